@@ -1,0 +1,269 @@
+/* config.c: defaults, key = value files and option values, all validated
+ * by the same setters so that a file and the command line agree. */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#define CHUNK_MAX	1048576
+#define PENDING_MAX	(1024UL * 1024 * 1024)
+#define CONNS_MAX	10000000
+
+const struct config_key config_keys[] = {
+	{ "listen", "ADDR", "listen on ADDR (repeatable; default 127.0.0.1:8080)" },
+	{ "backlog", "N", "listen(2) backlog (default 1024)" },
+	{ "chunk_size", "BYTES", "largest single read per connection (1..1048576, default 1024)" },
+	{ "max_pending", "BYTES", "replies held for a slow reader before reading pauses (default 65536)" },
+	{ "max_conns", "N", "connections at once; accepting pauses at the limit (default: from ulimit -n)" },
+	{ "threads", "N", "worker event loops (1..256, default: online CPUs)" },
+	{ "idle_timeout", "T", "close after T seconds with nothing received (default 300; none)" },
+	{ "write_timeout", "T", "close when pending replies make no progress for T (default 30; none)" },
+	{ "shutdown_timeout", "T", "longest graceful shutdown before closing the rest (default 5; none)" },
+	{ "log_level", "LEVEL", "error, warn, info or debug (default info)" },
+	{ NULL, NULL, NULL },
+};
+
+void
+config_defaults(struct config *cfg)
+{
+	char err[CONFIG_ERRLEN];
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->backlog = 1024;
+	cfg->chunk_size = 1024;		/* the seed's recv(1024) */
+	cfg->max_pending = 65536;
+	cfg->idle_timeout = 300 * 1000000LL;
+	cfg->write_timeout = 30 * 1000000LL;
+	cfg->shutdown_timeout = 5 * 1000000LL;
+	cfg->log_level = LOG_INFO;
+	if (addr_parse("127.0.0.1:8080", &cfg->listen[0], err, sizeof(err)) == 0)
+		cfg->nlisten = 1;
+}
+
+static int
+parse_number(const char *value, long long lo, long long hi,
+    long long *out, char *err, size_t errlen)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(value, &end, 10);
+	if (*value == '\0' || *end != '\0' || errno == ERANGE ||
+	    (*value < '0' || *value > '9')) {
+		snprintf(err, errlen, "invalid number '%s'", value);
+		return -1;
+	}
+	if (v < lo || v > hi) {
+		snprintf(err, errlen, "%s is out of range (%lld..%lld)",
+		    value, lo, hi);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+
+int
+config_set(struct config *cfg, const char *key, const char *value,
+    char *err, size_t errlen)
+{
+	long long v;
+
+	if (strcmp(key, "listen") == 0) {
+		if (cfg->nlisten == CONFIG_MAX_LISTEN) {
+			snprintf(err, errlen, "too many listeners (at most %d)",
+			    CONFIG_MAX_LISTEN);
+			return -1;
+		}
+		if (addr_parse(value, &cfg->listen[cfg->nlisten], err,
+		    errlen) != 0)
+			return -1;
+		cfg->nlisten++;
+		return 0;
+	}
+	if (strcmp(key, "backlog") == 0) {
+		if (parse_number(value, 1, INT_MAX, &v, err, errlen) != 0)
+			return -1;
+		cfg->backlog = (int)v;
+		return 0;
+	}
+	if (strcmp(key, "chunk_size") == 0) {
+		if (parse_number(value, 1, CHUNK_MAX, &v, err, errlen) != 0)
+			return -1;
+		cfg->chunk_size = (size_t)v;
+		return 0;
+	}
+	if (strcmp(key, "max_pending") == 0) {
+		if (parse_number(value, 1, PENDING_MAX, &v, err, errlen) != 0)
+			return -1;
+		cfg->max_pending = (size_t)v;
+		return 0;
+	}
+	if (strcmp(key, "max_conns") == 0) {
+		if (parse_number(value, 1, CONNS_MAX, &v, err, errlen) != 0)
+			return -1;
+		cfg->max_conns = (int)v;
+		return 0;
+	}
+	if (strcmp(key, "threads") == 0) {
+		if (parse_number(value, 1, CONFIG_MAX_THREADS, &v, err, errlen) != 0)
+			return -1;
+		cfg->threads = (int)v;
+		return 0;
+	}
+	if (strcmp(key, "idle_timeout") == 0)
+		return timeout_parse(value, &cfg->idle_timeout, err, errlen);
+	if (strcmp(key, "write_timeout") == 0)
+		return timeout_parse(value, &cfg->write_timeout, err, errlen);
+	if (strcmp(key, "shutdown_timeout") == 0)
+		return timeout_parse(value, &cfg->shutdown_timeout, err, errlen);
+	if (strcmp(key, "log_level") == 0) {
+		if (log_level_parse(value, &cfg->log_level) != 0) {
+			snprintf(err, errlen, "unknown level '%s' "
+			    "(error, warn, info or debug)", value);
+			return -1;
+		}
+		return 0;
+	}
+	snprintf(err, errlen, "unknown key '%s'", key);
+	return -1;
+}
+
+int
+config_key_known(const char *key)
+{
+	for (const struct config_key *k = config_keys; k->name != NULL; k++)
+		if (strcmp(k->name, key) == 0)
+			return 1;
+	return 0;
+}
+
+static char *
+trim(char *s)
+{
+	char *end;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	end = s + strlen(s);
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t' ||
+	    end[-1] == '\n' || end[-1] == '\r'))
+		*--end = '\0';
+	return s;
+}
+
+int
+config_load(struct config *cfg, const char *path, char *err, size_t errlen)
+{
+	char line[1024], why[CONFIG_ERRLEN];
+	int lineno = 0, file_listen = 0;
+	FILE *fp;
+
+	fp = fopen(path, "r");
+	if (fp == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		char *key, *value, *eq, *hash;
+
+		lineno++;
+		if (strchr(line, '\n') == NULL && !feof(fp)) {
+			snprintf(err, errlen, "%s:%d: line too long", path, lineno);
+			goto fail;
+		}
+		/* A comment starts at a '#' at line start or after a blank. */
+		for (hash = line; (hash = strchr(hash, '#')) != NULL; hash++) {
+			if (hash == line || hash[-1] == ' ' || hash[-1] == '\t') {
+				*hash = '\0';
+				break;
+			}
+		}
+		key = trim(line);
+		if (*key == '\0')
+			continue;
+		eq = strchr(key, '=');
+		if (eq == NULL) {
+			snprintf(err, errlen, "%s:%d: expected 'key = value', "
+			    "got '%s'", path, lineno, key);
+			goto fail;
+		}
+		*eq = '\0';
+		key = trim(key);
+		value = trim(eq + 1);
+		if (*value == '\0') {
+			snprintf(err, errlen, "%s:%d: %s: missing value",
+			    path, lineno, key);
+			goto fail;
+		}
+		/* The file's listen lines replace the default, then add up. */
+		if (strcmp(key, "listen") == 0 && !file_listen++)
+			cfg->nlisten = 0;
+		if (!config_key_known(key)) {
+			snprintf(err, errlen, "%s:%d: unknown key '%s'", path,
+			    lineno, key);
+			goto fail;
+		}
+		if (config_set(cfg, key, value, why, sizeof(why)) != 0) {
+			snprintf(err, errlen, "%s:%d: %s: %s", path, lineno, key,
+			    why);
+			goto fail;
+		}
+	}
+	if (ferror(fp)) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	fclose(fp);
+	return 0;
+fail:
+	fclose(fp);
+	return -1;
+}
+
+void
+config_finish(struct config *cfg)
+{
+	if (cfg->threads == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		cfg->threads = n < 1 ? 1 : n > CONFIG_MAX_THREADS ? CONFIG_MAX_THREADS : (int)n;
+	}
+	if (cfg->max_conns == 0) {
+		/* Leave room for listeners, wake-up descriptors, stdio and
+		 * whatever libc opens. */
+		struct rlimit rl;
+		long long room = 1024;
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+			room = (long long)rl.rlim_cur;
+		room -= 16 + cfg->nlisten + 2LL * cfg->threads;
+		cfg->max_conns = room < 1 ? 1 : room > CONNS_MAX ? CONNS_MAX :
+		    (int)room;
+	}
+}
+
+void
+config_print(const struct config *cfg, FILE *fp)
+{
+	char buf[ADDR_STRLEN];
+
+	for (int i = 0; i < cfg->nlisten; i++)
+		fprintf(fp, "listen = %s\n", addr_format(&cfg->listen[i], buf,
+		    sizeof(buf)));
+	fprintf(fp, "backlog = %d\n", cfg->backlog);
+	fprintf(fp, "chunk_size = %zu\n", cfg->chunk_size);
+	fprintf(fp, "max_pending = %zu\n", cfg->max_pending);
+	fprintf(fp, "max_conns = %d\n", cfg->max_conns);
+	fprintf(fp, "threads = %d\n", cfg->threads);
+	fprintf(fp, "idle_timeout = %s\n", timeout_format(cfg->idle_timeout,
+	    buf, sizeof(buf)));
+	fprintf(fp, "write_timeout = %s\n", timeout_format(cfg->write_timeout,
+	    buf, sizeof(buf)));
+	fprintf(fp, "shutdown_timeout = %s\n",
+	    timeout_format(cfg->shutdown_timeout, buf, sizeof(buf)));
+	fprintf(fp, "log_level = %s\n", log_level_name(cfg->log_level));
+}

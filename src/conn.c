@@ -1,0 +1,318 @@
+/* conn.c: one connection's bufferevent life: read a chunk, write it back
+ * uppercased, stop reading when the client does not keep up, and close
+ * only once every reply is out (or a timeout says it never will be). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "addr.h"
+#include "conn.h"
+#include "log.h"
+#include "upper.h"
+
+enum close_reason {
+	CLOSE_EOF,
+	CLOSE_IDLE,
+	CLOSE_WRITE_TIMEOUT,
+	CLOSE_RESET,
+	CLOSE_ERROR,
+	CLOSE_SHUTDOWN,
+};
+
+static const char *reason_names[] = {
+	"eof", "idle timeout", "write timeout", "reset", "error", "shutdown",
+};
+
+struct conn {
+	struct bufferevent	*bev;
+	struct conn_env		*env;
+	LIST_ENTRY(conn)	 link;
+	uint64_t		 bytes_in;
+	uint64_t		 bytes_out;
+	unsigned		 paused:1;	/* reading off: output full */
+	unsigned		 eof:1;		/* client shut its write side */
+	unsigned		 draining:1;	/* server shutting down */
+	char			*peer;		/* only at debug level */
+};
+
+static void	conn_read_cb(struct bufferevent *, void *);
+static void	conn_write_cb(struct bufferevent *, void *);
+static void	conn_event_cb(struct bufferevent *, short, void *);
+
+static void
+conn_close(struct conn *c, enum close_reason why)
+{
+	struct conn_env *env = c->env;
+
+	if (c->peer != NULL) {
+		log_debug("close %s in=%llu out=%llu reason=%s", c->peer,
+		    (unsigned long long)c->bytes_in,
+		    (unsigned long long)c->bytes_out, reason_names[why]);
+		free(c->peer);
+	}
+	stats_add(env->stats, ST_CLOSED, 1);
+	if (why == CLOSE_IDLE)
+		stats_add(env->stats, ST_IDLE_TIMEOUTS, 1);
+	else if (why == CLOSE_WRITE_TIMEOUT)
+		stats_add(env->stats, ST_WRITE_TIMEOUTS, 1);
+	else if (why == CLOSE_RESET || why == CLOSE_ERROR)
+		stats_add(env->stats, ST_RESETS, 1);
+	LIST_REMOVE(c, link);
+	env->nconns--;
+	bufferevent_free(c->bev);	/* BEV_OPT_CLOSE_ON_FREE: closes fd */
+	free(c);
+	env->closed(env->arg);
+}
+
+/*
+ * Move every input byte to the output, uppercased, with one copy: reserve
+ * contiguous room in the output, transform straight from the input's
+ * chains into it, commit.  Writing through evbuffer_peek() pointers is
+ * undefined, so the input is only read.
+ */
+static int
+move_upper(struct evbuffer *out, struct evbuffer *in, size_t n)
+{
+	struct evbuffer_iovec dst, src[4];
+	size_t done = 0;
+
+	if (evbuffer_reserve_space(out, (ev_ssize_t)n, &dst, 1) != 1)
+		return -1;
+	while (done < n) {
+		int ns = evbuffer_peek(in, (ev_ssize_t)(n - done), NULL, src, 4);
+		size_t batch = 0;
+
+		if (ns > 4)
+			ns = 4;
+		for (int i = 0; i < ns && done + batch < n; i++) {
+			size_t len = src[i].iov_len;
+			if (len > n - done - batch)
+				len = n - done - batch;
+			upper_copy((unsigned char *)dst.iov_base + done + batch,
+			    src[i].iov_base, len);
+			batch += len;
+		}
+		if (batch == 0 || evbuffer_drain(in, batch) != 0)
+			return -1;
+		done += batch;
+	}
+	dst.iov_len = n;
+	return evbuffer_commit_space(out, &dst, 1);
+}
+
+/* The write callback runs only while we wait for the output to drain:
+ * to resume reading, or to close once everything is out. */
+static void
+want_drain(struct conn *c, size_t lowmark)
+{
+	bufferevent_setwatermark(c->bev, EV_WRITE, lowmark, 0);
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+}
+
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer *out = bufferevent_get_output(bev);
+	size_t n = evbuffer_get_length(in), pending;
+
+	if (n == 0)
+		return;
+	if (move_upper(out, in, n) != 0) {
+		log_warn("out of memory for a %zu-byte reply: closing", n);
+		conn_close(c, CLOSE_ERROR);
+		return;
+	}
+	c->bytes_in += n;
+	c->bytes_out += n;
+	stats_add(c->env->stats, ST_BYTES_IN, n);
+	stats_add(c->env->stats, ST_BYTES_OUT, n);
+
+	/* Backpressure (libevent's le-proxy pattern): a client that does not
+	 * read its replies stops being read, so it cannot grow our memory
+	 * past max_pending plus one chunk.  The write timeout covers it
+	 * while reading is off, since the read timer does not run then. */
+	pending = evbuffer_get_length(out);
+	if (pending >= c->env->max_pending && !c->paused) {
+		c->paused = 1;
+		bufferevent_disable(bev, EV_READ);
+		want_drain(c, c->draining ? 0 : c->env->max_pending / 2);
+	}
+}
+
+/* Unread bytes in the kernel: closing now would reset the connection and
+ * could destroy replies still in flight to the client. */
+static int
+has_unread(struct conn *c)
+{
+	int avail = 0;
+
+	if (ioctl(bufferevent_getfd(c->bev), FIONREAD, &avail) != 0)
+		return 0;
+	return avail > 0;
+}
+
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	size_t pending = evbuffer_get_length(bufferevent_get_output(bev));
+
+	if (pending == 0 && (c->eof || (c->draining && !has_unread(c)))) {
+		conn_close(c, c->eof ? CLOSE_EOF : CLOSE_SHUTDOWN);
+		return;
+	}
+	if (c->paused) {
+		c->paused = 0;
+		if (bufferevent_enable(bev, EV_READ) != 0) {
+			conn_close(c, CLOSE_ERROR);
+			return;
+		}
+	}
+	if (!c->eof && !c->draining) {
+		/* Back to the fast path: no write callback per reply. */
+		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+		bufferevent_setcb(bev, conn_read_cb, NULL, conn_event_cb, c);
+	} else if (c->paused == 0) {
+		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+	}
+}
+
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+	size_t pending = evbuffer_get_length(bufferevent_get_output(bev));
+
+	if (what & BEV_EVENT_EOF) {
+		/* libevent has already disabled reading.  Replies still
+		 * queued go out first; the write timeout bounds that. */
+		c->eof = 1;
+		if (pending == 0) {
+			conn_close(c, CLOSE_EOF);
+			return;
+		}
+		c->paused = 0;
+		want_drain(c, 0);
+		return;
+	}
+	if (what & BEV_EVENT_ERROR) {
+		int err = EVUTIL_SOCKET_ERROR();
+		if (err == ECONNRESET || err == EPIPE) {
+			conn_close(c, CLOSE_RESET);
+		} else {
+			if (c->peer != NULL)
+				log_debug("%s: %s", c->peer,
+				    evutil_socket_error_to_string(err));
+			conn_close(c, CLOSE_ERROR);
+		}
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		/* A timeout disables its direction: close or re-enable. */
+		if (what & BEV_EVENT_WRITING) {
+			conn_close(c, CLOSE_WRITE_TIMEOUT);
+			return;
+		}
+		/* Nothing received for T, but replies are still going out:
+		 * not idle.  Keep reading; the write timeout governs. */
+		if (pending > 0 && bufferevent_enable(bev, EV_READ) == 0)
+			return;
+		conn_close(c, CLOSE_IDLE);
+	}
+}
+
+static char *
+peer_name(evutil_socket_t fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct addr a;
+	char buf[ADDR_STRLEN];
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
+		return strdup("(unknown peer)");
+	addr_from_sockaddr(&a, ADDR_TCP, (struct sockaddr *)&ss, len);
+	return strdup(addr_format(&a, buf, sizeof(buf)));
+}
+
+struct conn *
+conn_new(struct conn_env *env, evutil_socket_t fd)
+{
+	struct conn *c;
+
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		goto fail;
+	c->env = env;
+	c->bev = bufferevent_socket_new(env->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL)
+		goto fail;
+	/* chunk_size is the seed's recv(1024): the most one read takes. */
+	if (bufferevent_set_max_single_read(c->bev, env->chunk_size) != 0 ||
+	    bufferevent_set_timeouts(c->bev, env->idle_tv, env->write_tv) != 0)
+		goto fail_bev;
+	bufferevent_setcb(c->bev, conn_read_cb, NULL, conn_event_cb, c);
+	if (bufferevent_enable(c->bev, EV_READ) != 0)
+		goto fail_bev;
+	if (log_get_level() >= LOG_DEBUG) {
+		c->peer = peer_name(fd);
+		log_debug("open %s", c->peer ? c->peer : "(unknown peer)");
+	}
+	LIST_INSERT_HEAD(&env->conns, c, link);
+	env->nconns++;
+	stats_add(env->stats, ST_OPENED, 1);
+	return c;
+
+fail_bev:
+	bufferevent_free(c->bev);	/* closes fd */
+	free(c);
+	goto rejected;
+fail:
+	free(c);
+	evutil_closesocket(fd);
+rejected:
+	log_warn("cannot set up a connection: %s", strerror(errno));
+	stats_add(env->stats, ST_REJECTED, 1);
+	env->closed(env->arg);
+	return NULL;
+}
+
+static void
+conn_shutdown(struct conn *c)
+{
+	size_t pending = evbuffer_get_length(bufferevent_get_output(c->bev));
+
+	c->draining = 1;
+	if (pending == 0 && (c->eof || !has_unread(c))) {
+		conn_close(c, CLOSE_SHUTDOWN);
+		return;
+	}
+	/* Answer what the client already sent, then close when drained. */
+	if (!c->paused)
+		want_drain(c, 0);
+}
+
+void
+conn_shutdown_all(struct conn_env *env)
+{
+	struct conn *c, *next;
+
+	for (c = LIST_FIRST(&env->conns); c != NULL; c = next) {
+		next = LIST_NEXT(c, link);
+		conn_shutdown(c);
+	}
+}
+
+void
+conn_close_all(struct conn_env *env)
+{
+	while (!LIST_EMPTY(&env->conns))
+		conn_close(LIST_FIRST(&env->conns), CLOSE_SHUTDOWN);
+}

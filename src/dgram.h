@@ -1,0 +1,17 @@
+/* dgram.h: the UDP echo: one datagram in, one uppercased datagram out. */
+#ifndef DGRAM_H
+#define DGRAM_H
+
+#include <event2/event.h>
+
+#include "stats.h"
+
+struct dgram;
+
+/* Serve the bound UDP socket fd on base; the socket is closed by
+ * dgram_free. */
+struct dgram *dgram_new(struct event_base *base, evutil_socket_t fd,
+	    struct stats *stats);
+void	dgram_free(struct dgram *d);
+
+#endif

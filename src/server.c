@@ -1,0 +1,348 @@
+/* server.c: the main loop.  It owns the listeners and the signals, hands
+ * each accepted connection to a worker round-robin (worker 0 runs on this
+ * same loop), pauses accepting at max_conns and on descriptor exhaustion,
+ * and orchestrates the graceful shutdown. */
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "dgram.h"
+#include "log.h"
+#include "server.h"
+#include "sock.h"
+#include "worker.h"
+
+#define ACCEPT_RETRY_MS	100
+
+struct listener {
+	struct addr		 bound;
+	struct evconnlistener	*lev;	/* stream */
+	struct dgram		*dg;	/* UDP */
+};
+
+struct server {
+	const struct config	*cfg;
+	struct event_base	*base;
+	struct worker		**workers;
+	int			 nworkers;
+	unsigned		 next_worker;
+	struct listener		 ls[CONFIG_MAX_LISTEN];
+	int			 nls;
+	struct event		*sig_ev[3];
+	struct event		*retry_ev;
+
+	/* Written by the workers, read here. */
+	_Atomic int		 conns;
+	_Atomic int		 workers_stopped;
+
+	/* Main thread only. */
+	int			 paused_limit;
+	int			 paused_error;
+	int			 accept_trouble;	/* logged this episode */
+	int			 stopping;
+};
+
+/* Enable or disable every stream listener.  Only ever from this loop's
+ * thread: libevent 2.1 can deadlock otherwise (libevent issue 1224). */
+static void
+listeners_set(struct server *srv, int on)
+{
+	for (int i = 0; i < srv->nls; i++) {
+		if (srv->ls[i].lev == NULL)
+			continue;
+		if (on)
+			evconnlistener_enable(srv->ls[i].lev);
+		else
+			evconnlistener_disable(srv->ls[i].lev);
+	}
+}
+
+static void
+maybe_resume(struct server *srv)
+{
+	if (srv->stopping || srv->paused_error)
+		return;
+	if (srv->paused_limit && atomic_load(&srv->conns) < srv->cfg->max_conns) {
+		srv->paused_limit = 0;
+		log_info("below max_conns (%d) again: accepting",
+		    srv->cfg->max_conns);
+	}
+	if (!srv->paused_limit)
+		listeners_set(srv, 1);
+}
+
+static void
+accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
+    struct sockaddr *sa, int socklen, void *arg)
+{
+	struct server *srv = arg;
+	struct worker *w;
+
+	if (srv->accept_trouble) {
+		srv->accept_trouble = 0;
+		log_info("accepting connections again");
+	}
+	w = srv->workers[srv->next_worker++ % (unsigned)srv->nworkers];
+	if (atomic_fetch_add(&srv->conns, 1) + 1 >= srv->cfg->max_conns &&
+	    !srv->paused_limit) {
+		srv->paused_limit = 1;
+		stats_add(worker_stats(srv->workers[0]), ST_LIMIT_PAUSES, 1);
+		log_info("max_conns (%d) reached: pausing accepts",
+		    srv->cfg->max_conns);
+		listeners_set(srv, 0);
+	}
+	worker_give(w, fd);
+}
+
+/*
+ * accept() failed for a reason that retrying at once will not fix
+ * (EMFILE, ENFILE, ENOBUFS, ENOMEM).  The listening socket stays readable,
+ * so a listener left enabled would spin: pause all of them and retry from
+ * a timer.  Logged once per episode.
+ */
+static void
+accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+	struct server *srv = arg;
+	struct timeval tv = { 0, ACCEPT_RETRY_MS * 1000 };
+	int err = EVUTIL_SOCKET_ERROR();
+
+	stats_add(worker_stats(srv->workers[0]), ST_ACCEPT_ERRORS, 1);
+	if (!srv->accept_trouble) {
+		srv->accept_trouble = 1;
+		log_warn("accept: %s: pausing accepts, retrying every %d ms",
+		    evutil_socket_error_to_string(err), ACCEPT_RETRY_MS);
+	}
+	srv->paused_error = 1;
+	listeners_set(srv, 0);
+	evtimer_add(srv->retry_ev, &tv);
+}
+
+static void
+retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	srv->paused_error = 0;
+	maybe_resume(srv);
+}
+
+/* Worker hooks: conn_closed and stopped run in the workers' threads. */
+static void
+hook_conn_closed(void *arg)
+{
+	struct server *srv = arg;
+
+	/* Only the close that takes us below the limit wakes the main loop. */
+	if (atomic_fetch_sub(&srv->conns, 1) == srv->cfg->max_conns)
+		worker_wake(srv->workers[0]);
+}
+
+static void
+hook_stopped(void *arg)
+{
+	struct server *srv = arg;
+
+	atomic_fetch_add(&srv->workers_stopped, 1);
+	worker_wake(srv->workers[0]);
+}
+
+static void
+hook_woken(void *arg)
+{
+	struct server *srv = arg;
+
+	if (srv->stopping) {
+		if (atomic_load(&srv->workers_stopped) == srv->nworkers)
+			event_base_loopbreak(srv->base);
+		return;
+	}
+	if (srv->paused_limit)
+		maybe_resume(srv);
+}
+
+static void
+close_listeners(struct server *srv)
+{
+	for (int i = 0; i < srv->nls; i++) {
+		struct listener *l = &srv->ls[i];
+		if (l->lev != NULL)
+			evconnlistener_free(l->lev);
+		dgram_free(l->dg);
+		sock_unlink(&l->bound);
+		l->lev = NULL;
+		l->dg = NULL;
+	}
+	srv->nls = 0;
+}
+
+static void
+log_stats(struct server *srv)
+{
+	struct stats *each[CONFIG_MAX_THREADS];
+	struct stats sum;
+	char line[512];
+
+	for (int i = 0; i < srv->nworkers; i++)
+		each[i] = worker_stats(srv->workers[i]);
+	stats_sum(&sum, each, srv->nworkers);
+	log_info("stats %s", stats_format(&sum, line, sizeof(line)));
+}
+
+static void
+signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *srv = arg;
+	const char *signame = sig == SIGINT ? "SIGINT" : "SIGTERM";
+
+	if (sig == SIGUSR1) {
+		log_stats(srv);
+		return;
+	}
+	if (srv->stopping) {
+		log_warn("second %s: exiting now", signame);
+		close_listeners(srv);
+		_exit(1);
+	}
+	srv->stopping = 1;
+	log_info("%s: shutting down: no new connections, finishing pending "
+	    "replies", signame);
+	evtimer_del(srv->retry_ev);
+	close_listeners(srv);
+	for (int i = 0; i < srv->nworkers; i++)
+		worker_stop(srv->workers[i]);
+}
+
+static int
+open_listeners(struct server *srv)
+{
+	const struct config *cfg = srv->cfg;
+	char err[256], name[ADDR_STRLEN];
+
+	for (int i = 0; i < cfg->nlisten; i++) {
+		struct listener *l = &srv->ls[srv->nls];
+		int fd;
+
+		fd = sock_listen(&cfg->listen[i], cfg->backlog, &l->bound, err,
+		    sizeof(err));
+		if (fd < 0) {
+			log_error("cannot listen on %s: %s", addr_format(
+			    &cfg->listen[i], name, sizeof(name)), err);
+			return -1;
+		}
+		if (l->bound.kind == ADDR_UDP) {
+			l->dg = dgram_new(srv->base, fd,
+			    worker_stats(srv->workers[0]));
+		} else {
+			/* Backlog 0: the socket is already listening. */
+			l->lev = evconnlistener_new(srv->base, accept_cb, srv,
+			    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+			if (l->lev != NULL)
+				evconnlistener_set_error_cb(l->lev,
+				    accept_error_cb);
+		}
+		if (l->dg == NULL && l->lev == NULL) {
+			log_error("cannot listen on %s: out of memory",
+			    addr_format(&l->bound, name, sizeof(name)));
+			close(fd);
+			sock_unlink(&l->bound);
+			return -1;
+		}
+		srv->nls++;
+		log_info("listening on %s", addr_format(&l->bound, name,
+		    sizeof(name)));
+	}
+	return 0;
+}
+
+static void
+server_free(struct server *srv)
+{
+	close_listeners(srv);
+	/* Worker 0 shares the main base: free the threaded ones first. */
+	for (int i = srv->nworkers - 1; i >= 0; i--)
+		worker_free(srv->workers[i]);
+	free(srv->workers);
+	for (int i = 0; i < 3; i++)
+		if (srv->sig_ev[i] != NULL)
+			event_free(srv->sig_ev[i]);
+	if (srv->retry_ev != NULL)
+		event_free(srv->retry_ev);
+	if (srv->base != NULL)
+		event_base_free(srv->base);
+	free(srv);
+}
+
+int
+server_run(const struct config *cfg)
+{
+	static const int sigs[3] = { SIGINT, SIGTERM, SIGUSR1 };
+	struct worker_hooks hooks = { hook_conn_closed, hook_stopped,
+	    hook_woken, NULL };
+	struct server *srv;
+	int rc = 1;
+
+	/* A write to a reset peer must fail with EPIPE, not kill us. */
+	signal(SIGPIPE, SIG_IGN);
+
+	srv = calloc(1, sizeof(*srv));
+	if (srv == NULL) {
+		log_error("out of memory");
+		return 1;
+	}
+	srv->cfg = cfg;
+	hooks.arg = srv;
+	srv->base = event_base_new();
+	if (srv->base == NULL) {
+		log_error("cannot create the event loop");
+		goto out;
+	}
+	srv->workers = calloc((size_t)cfg->threads, sizeof(*srv->workers));
+	if (srv->workers == NULL)
+		goto out;
+	for (int i = 0; i < cfg->threads; i++) {
+		srv->workers[i] = worker_new(i, cfg, i == 0 ? srv->base : NULL,
+		    &hooks);
+		if (srv->workers[i] == NULL)
+			goto out;
+		srv->nworkers++;
+	}
+	srv->retry_ev = evtimer_new(srv->base, retry_cb, srv);
+	if (srv->retry_ev == NULL)
+		goto out;
+	for (int i = 0; i < 3; i++) {
+		srv->sig_ev[i] = evsignal_new(srv->base, sigs[i], signal_cb, srv);
+		if (srv->sig_ev[i] == NULL || event_add(srv->sig_ev[i], NULL) != 0) {
+			log_error("cannot handle signal %d", sigs[i]);
+			goto out;
+		}
+	}
+	if (open_listeners(srv) != 0)
+		goto out;
+	for (int i = 1; i < srv->nworkers; i++)
+		if (worker_start(srv->workers[i]) != 0)
+			goto out;
+	log_info("upcased %s ready: %d thread%s, max_conns %d", PACKAGE_VERSION,
+	    cfg->threads, cfg->threads == 1 ? "" : "s", cfg->max_conns);
+
+	if (event_base_dispatch(srv->base) < 0) {
+		log_error("event loop failed");
+		goto out;
+	}
+	log_info("shutdown complete");
+	rc = 0;
+out:
+	if (rc != 0 && srv->nworkers > 1) {
+		/* Started threads must stop before they can be joined. */
+		for (int i = 1; i < srv->nworkers; i++)
+			worker_stop(srv->workers[i]);
+	}
+	server_free(srv);
+	return rc;
+}

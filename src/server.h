@@ -1,0 +1,11 @@
+/* server.h: listeners, workers, accept limits, signals and shutdown. */
+#ifndef SERVER_H
+#define SERVER_H
+
+#include "config.h"
+
+/* Run until a signal ends it.  Returns the process exit status: 0 after a
+ * graceful shutdown, 1 if the server could not start. */
+int	server_run(const struct config *cfg);
+
+#endif

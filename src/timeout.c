@@ -1,0 +1,84 @@
+/* timeout.c: parse and print settimeout-style values. */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "timeout.h"
+
+int
+timeout_parse(const char *s, timeout_us *t, char *err, size_t errlen)
+{
+	char *end;
+	double secs;
+
+	if (strcasecmp(s, "none") == 0) {
+		*t = TIMEOUT_NONE;
+		return 0;
+	}
+	/* strtod accepts leading space, "inf" and "nan": refuse them all. */
+	if (*s == '\0' || !(*s == '.' || (*s >= '0' && *s <= '9') ||
+	    *s == '-' || *s == '+')) {
+		snprintf(err, errlen, "invalid timeout '%s' "
+		    "(seconds greater than 0, or none)", s);
+		return -1;
+	}
+	errno = 0;
+	secs = strtod(s, &end);
+	if (end == s || *end != '\0' || errno == ERANGE || !isfinite(secs)) {
+		snprintf(err, errlen, "invalid timeout '%s' "
+		    "(seconds greater than 0, or none)", s);
+		return -1;
+	}
+	if (secs <= 0) {
+		/* settimeout(0) means non-blocking, not "no timeout". */
+		snprintf(err, errlen, "timeout must be greater than 0, got '%s' "
+		    "(use none to wait forever)", s);
+		return -1;
+	}
+	if (secs > TIMEOUT_MAX_S) {
+		snprintf(err, errlen, "timeout '%s' is too long (at most %d "
+		    "seconds, or none)", s, TIMEOUT_MAX_S);
+		return -1;
+	}
+	/* Round up so that a tiny positive value never becomes zero. */
+	*t = (timeout_us)ceil(secs * 1e6 - 1e-6);
+	if (*t < 1)
+		*t = 1;
+	return 0;
+}
+
+char *
+timeout_format(timeout_us t, char *buf, size_t len)
+{
+	if (t == TIMEOUT_NONE) {
+		snprintf(buf, len, "none");
+		return buf;
+	}
+	long long whole = t / 1000000, frac = t % 1000000;
+	if (frac == 0) {
+		snprintf(buf, len, "%lld", whole);
+		return buf;
+	}
+	int digits = 6;
+	while (frac % 10 == 0) {
+		frac /= 10;
+		digits--;
+	}
+	snprintf(buf, len, "%lld.%0*lld", whole, digits, frac);
+	return buf;
+}
+
+struct timeval *
+timeout_tv(timeout_us t, struct timeval *tv)
+{
+	if (t == TIMEOUT_NONE)
+		return NULL;
+	tv->tv_sec = (time_t)(t / 1000000);
+	tv->tv_usec = (suseconds_t)(t % 1000000);
+	return tv;
+}

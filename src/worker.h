@@ -1,0 +1,43 @@
+/* worker.h: an event loop that owns connections, on its own thread or on
+ * the main thread's loop. */
+#ifndef WORKER_H
+#define WORKER_H
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "stats.h"
+
+struct worker;
+
+struct worker_hooks {
+	/* In the worker's thread, after one of its connections is gone. */
+	void	(*conn_closed)(void *arg);
+	/* In the worker's thread, once a stop has finished. */
+	void	(*stopped)(void *arg);
+	/* In worker 0's thread (the main loop) when it is woken. */
+	void	(*woken)(void *arg);
+	void	*arg;
+};
+
+/* base NULL: the worker creates its own and runs it on a new thread at
+ * worker_start(); otherwise it lives on the given (main) loop. */
+struct worker *worker_new(int id, const struct config *cfg,
+	    struct event_base *base, const struct worker_hooks *hooks);
+int	worker_start(struct worker *w);
+
+/* From the main thread: serve fd on w (direct if w runs there). */
+void	worker_give(struct worker *w, evutil_socket_t fd);
+
+/* From any thread: wake w's loop (its hooks' woken runs on worker 0). */
+void	worker_wake(struct worker *w);
+
+/* From the main thread: begin a graceful stop; hooks->stopped follows. */
+void	worker_stop(struct worker *w);
+
+/* After stopped: join the thread and free everything. */
+void	worker_free(struct worker *w);
+
+struct stats *worker_stats(struct worker *w);
+
+#endif
