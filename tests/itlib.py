@@ -1,0 +1,209 @@
+"""itlib: start the real upcased (and upcase) for integration tests.
+
+Tests wait on events -- a log line, a reply, a close -- with generous
+deadlines; nothing sleeps as an assertion.  Set UPCASED_WRAPPER (for
+example "valgrind --error-exitcode=99 --leak-check=full") to run the daemon
+under a tool; deadlines stretch by SLOW (default 1, 10 under valgrind).
+"""
+import os
+import queue
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+UPCASED = os.environ.get("UPCASED", os.path.join(HERE, "..", "src", "upcased"))
+UPCASE = os.environ.get("UPCASE", os.path.join(HERE, "..", "src", "upcase"))
+WRAPPER = shlex.split(os.environ.get("UPCASED_WRAPPER", ""))
+SLOW = float(os.environ.get("SLOW", "10" if WRAPPER else "1"))
+LISTEN_RE = re.compile(r" info listening on (\S+)$")
+
+
+class TestFailure(Exception):
+    pass
+
+
+def expect(cond, what, expected=None, got=None):
+    """Fail with what was expected and what was got."""
+    if not cond:
+        msg = what
+        if expected is not None or got is not None:
+            msg += "\n  expected: %r\n  got:      %r" % (_short(expected), _short(got))
+        raise TestFailure(msg)
+
+
+def _short(v):
+    if isinstance(v, (bytes, str)) and len(v) > 200:
+        return v[:100] + (b"..." if isinstance(v, bytes) else "...") + v[-100:]
+    return v
+
+
+def bupper(data):
+    """The reference transform: ASCII a-z only, every other byte as is."""
+    return data.translate(_TABLE)
+
+
+_TABLE = bytes(c - 32 if 97 <= c <= 122 else c for c in range(256))
+
+
+def parse_addr(text):
+    """'127.0.0.1:5' -> (AF_INET, SOCK_STREAM, ('127.0.0.1', 5)), etc."""
+    kind = socket.SOCK_STREAM
+    if text.startswith("unix:"):
+        return socket.AF_UNIX, kind, text[5:]
+    if text.startswith("udp:"):
+        kind = socket.SOCK_DGRAM
+        text = text[4:]
+    host, port = text.rsplit(":", 1)
+    if host.startswith("["):
+        return socket.AF_INET6, kind, (host[1:-1], int(port))
+    if host == "*":
+        return socket.AF_INET, kind, ("127.0.0.1", int(port))
+    return socket.AF_INET, kind, (host, int(port))
+
+
+def connect(addr, timeout=10):
+    fam, kind, sa = parse_addr(addr)
+    s = socket.socket(fam, kind)
+    s.settimeout(timeout * SLOW)
+    s.connect(sa)
+    return s
+
+
+def recv_exactly(s, n, timeout=10):
+    s.settimeout(timeout * SLOW)
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = s.recv(min(1 << 20, n - len(buf)))
+        if not chunk:
+            break
+        buf += chunk
+    return bytes(buf)
+
+
+def recv_until_eof(s, timeout=10):
+    s.settimeout(timeout * SLOW)
+    buf = bytearray()
+    while True:
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            return bytes(buf)
+        buf += chunk
+
+
+class Daemon:
+    """The real upcased on port 0; addrs are the 'listening on' addresses."""
+
+    def __init__(self, *args, listen=("127.0.0.1:0",), preexec_fn=None,
+                 expect_listeners=None, cwd=None):
+        cmd = WRAPPER + [UPCASED]
+        for a in listen:
+            cmd += ["-l", a]
+        cmd += list(args)
+        self.cmd = cmd
+        self.lines = []
+        self._q = queue.Queue()
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE,
+                                     preexec_fn=preexec_fn, cwd=cwd)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        n = len(listen) if expect_listeners is None else expect_listeners
+        self.addrs = []
+        for _ in range(n):
+            m = self.wait_log(LISTEN_RE, timeout=20)
+            self.addrs.append(m.group(1))
+        self.addr = self.addrs[0] if self.addrs else None
+
+    def _read(self):
+        for raw in self.proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            self.lines.append(line)
+            self._q.put(line)
+            if os.environ.get("IT_VERBOSE"):
+                sys.stderr.write("  upcased| %s\n" % line)
+        self._q.put(None)
+
+    def wait_log(self, pattern, timeout=10):
+        """Wait for a new stderr line matching pattern; return the match."""
+        rx = re.compile(pattern) if isinstance(pattern, str) else pattern
+        deadline = time.monotonic() + timeout * SLOW
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TestFailure("no log line matching %r within %.0f s; "
+                                  "log so far:\n%s" % (rx.pattern, timeout * SLOW,
+                                                       "\n".join(self.lines[-30:])))
+            try:
+                line = self._q.get(timeout=left)
+            except queue.Empty:
+                continue
+            if line is None:
+                self._q.put(None)
+                raise TestFailure("upcased exited (status %s) before logging "
+                                  "%r; log:\n%s" % (self.proc.wait(), rx.pattern,
+                                                    "\n".join(self.lines[-30:])))
+            m = rx.search(line)
+            if m:
+                return m
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout=20):
+        try:
+            rc = self.proc.wait(timeout=timeout * SLOW)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise TestFailure("upcased did not exit within %.0f s" % (timeout * SLOW))
+        self._reader.join(5)
+        return rc
+
+    def stop(self, timeout=20):
+        """SIGTERM and expect a clean exit (status 0; valgrind's 99 fails)."""
+        if self.proc.poll() is None:
+            self.signal(signal.SIGTERM)
+        rc = self.wait(timeout)
+        expect(rc == 0, "upcased exit status after SIGTERM", 0, rc)
+        return rc
+
+    def rss_kib(self):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def run_tests(tests):
+    """Run each test function; print ok/not ok; exit 1 if any failed."""
+    failed = 0
+    only = os.environ.get("IT_ONLY")
+    for t in tests:
+        if only and only not in t.__name__:
+            continue
+        start = time.monotonic()
+        try:
+            t()
+            print("ok - %s (%.2fs)" % (t.__name__, time.monotonic() - start))
+        except Exception as e:  # report and continue with the next test
+            failed += 1
+            print("not ok - %s: %s: %s" % (t.__name__, type(e).__name__, e))
+        sys.stdout.flush()
+    print("%d passed, %d failed" % (len(tests) - failed, failed))
+    sys.exit(1 if failed else 0)
