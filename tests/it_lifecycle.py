@@ -1,0 +1,250 @@
+#!/usr/bin/env python3
+"""Integration: start-up errors, configuration, signals and the graceful
+shutdown an operator relies on."""
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+from itlib import (Daemon, UPCASED, WRAPPER, bupper, connect, expect,
+                   recv_exactly, recv_until_eof, run_tests, SLOW)
+
+
+def run(*args, timeout=20):
+    p = subprocess.run(WRAPPER + [UPCASED] + list(args), capture_output=True,
+                       timeout=timeout * SLOW, stdin=subprocess.DEVNULL)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def conf_file(text):
+    f = tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False)
+    f.write(text)
+    f.close()
+    return f.name
+
+
+def stats(d):
+    d.signal(signal.SIGUSR1)
+    m = d.wait_log(r" info stats (.*)$")
+    return dict(kv.split("=") for kv in m.group(1).split())
+
+
+def test_help_and_version():
+    rc, out, err = run("--help")
+    expect(rc == 0 and "--idle-timeout" in out and "Exit status" in out,
+           "--help lists the options", "usage with --idle-timeout", out[:300])
+    rc, out, err = run("-V")
+    expect(rc == 0 and re.match(r"upcased \d+\.\d+", out), "-V", "upcased X.Y", out)
+
+
+def test_bad_options_exit_2():
+    for args, needle in (
+        (["--idle-timeout", "0"], "--idle-timeout: timeout must be greater than 0"),
+        (["--idle-timeout", "-1"], "--idle-timeout: timeout must be greater than 0"),
+        (["--write-timeout", "soon"], "--write-timeout: invalid timeout 'soon'"),
+        (["--chunk-size", "0"], "--chunk-size: 0 is out of range"),
+        (["--threads", "999"], "--threads: 999 is out of range"),
+        (["-l", "127.0.0.1"], "-l: invalid address '127.0.0.1'"),
+        (["-l", "127.0.0.1:99999"], "-l: invalid port '99999'"),
+        (["--bogus"], "unknown option"),
+        (["stray"], "unexpected argument 'stray'"),
+    ):
+        rc, out, err = run(*args)
+        expect(rc == 2, "exit status for %s" % args, 2, rc)
+        expect(needle in err, "message for %s" % args, needle, err)
+
+
+def test_config_file_errors_name_file_and_line():
+    cases = (
+        ("# comment\n\nbogus_key = 1\n", ":3: unknown key 'bogus_key'"),
+        ("idle_timeout = 1\nidle_timeout = -5\n", ":2: idle_timeout: timeout must be greater than 0"),
+        ("listen 127.0.0.1:1\n", ":1: expected 'key = value'"),
+        ("threads =\n", ":1: threads: missing value"),
+    )
+    for text, needle in cases:
+        path = conf_file(text)
+        rc, out, err = run("-c", path, "--check-config")
+        os.unlink(path)
+        expect(rc == 2, "exit status for a bad config", 2, rc)
+        expect(path + needle in err, "config error names file and line",
+               path + needle, err)
+    rc, out, err = run("-c", "/nonexistent/upcased.conf")
+    expect(rc == 2 and "/nonexistent/upcased.conf: No such file" in err,
+           "unreadable config", "path: No such file or directory", err)
+
+
+def test_check_config_and_precedence():
+    path = conf_file("listen = 127.0.0.1:7001\nlisten = udp:127.0.0.1:7002\n"
+                     "idle_timeout = 0.25  # short\nwrite_timeout = none\n"
+                     "threads = 3\n")
+    rc, out, err = run("-c", path, "--check-config", "--threads", "1")
+    os.unlink(path)
+    expect(rc == 0, "--check-config exit status", 0, rc)
+    for line in ("listen = 127.0.0.1:7001", "listen = udp:127.0.0.1:7002",
+                 "idle_timeout = 0.25", "write_timeout = none", "threads = 1",
+                 "chunk_size = 1024", "max_pending = 65536",
+                 "shutdown_timeout = 5", "backlog = 1024", "log_level = info"):
+        expect(line in out.splitlines(), "effective setting", line, out)
+    expect(re.search(r"^max_conns = \d+$", out, re.M), "derived max_conns", "max_conns = N", out)
+
+
+def test_sample_config_is_valid():
+    sample = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                          "conf", "upcased.conf")
+    rc, out, err = run("-c", sample, "--check-config")
+    expect(rc == 0, "conf/upcased.conf validates", 0, (rc, err))
+    expect("listen = 127.0.0.1:8080" in out, "sample listens on 8080", "", out)
+
+
+def test_sigusr1_logs_counters():
+    with Daemon() as d:
+        for i in range(3):
+            s = connect(d.addr)
+            s.sendall(b"abc")
+            recv_exactly(s, 3)
+            s.close()
+        # Wait for the three closes to be counted, by event.
+        deadline = time.monotonic() + 10 * SLOW
+        while True:
+            st = stats(d)
+            if st["conns_now"] == "0" or time.monotonic() > deadline:
+                break
+        expect(st["conns_total"] == "3" and st["bytes_in"] == "9" and
+               st["bytes_out"] == "9" and st["conns_now"] == "0",
+               "stats after three exchanges", "total 3, 9 in, 9 out", st)
+        d.stop()
+
+
+def test_sigterm_loses_no_pending_reply():
+    # A client has sent 4 MB and is reading slowly, so the server holds
+    # replies (and stopped reading) when SIGTERM comes: every byte must
+    # still come back, then EOF, and upcased exits 0.  An idle client is
+    # closed at once.
+    data = random.Random(7).randbytes(4 * 1024 * 1024)
+    with Daemon("--shutdown-timeout", "30", "--threads", "2") as d:
+        idle = connect(d.addr)
+        busy = connect(d.addr, timeout=60)
+        sender = threading.Thread(target=busy.sendall, args=(data,))
+        sender.start()
+        deadline = time.monotonic() + 20 * SLOW
+        while int(stats(d)["bytes_in"]) < 256 * 1024:
+            expect(time.monotonic() < deadline, "server read the first 256 KiB")
+        d.signal(signal.SIGTERM)
+        d.wait_log(r"SIGTERM: shutting down")
+        expect(recv_until_eof(idle) == b"", "idle client closed at shutdown")
+        got = bytearray()
+        busy.settimeout(30 * SLOW)
+        while True:
+            b = busy.recv(65536)
+            if not b:
+                break
+            got += b
+            time.sleep(0.001)  # a slow reader
+        sender.join()
+        expect(len(got) == len(data), "bytes back after SIGTERM", len(data), len(got))
+        expect(bytes(got) == bupper(data), "content back after SIGTERM")
+        rc = d.wait(30)
+        expect(rc == 0, "exit status after graceful shutdown", 0, rc)
+        expect(any("shutdown complete" in l for l in d.lines), "logs completion")
+
+
+def test_shutdown_timeout_bounds_the_wait():
+    with Daemon("--shutdown-timeout", "0.5", "--max-pending", "4096") as d:
+        stuck = connect(d.addr)
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.setblocking(False)
+        try:
+            for _ in range(200):
+                stuck.send(b"y" * 65536)
+        except BlockingIOError:
+            pass
+        start = time.monotonic()
+        d.signal(signal.SIGTERM)
+        rc = d.wait(30)
+        took = time.monotonic() - start
+        expect(rc == 0, "exit status after the shutdown timeout", 0, rc)
+        expect(took < 0.5 + 5 * SLOW, "exit soon after shutdown_timeout",
+               "~0.5 s", "%.2f s" % took)
+        expect(any("shutdown timeout: closing 1 connection" in l for l in d.lines),
+               "logs the forced close", "shutdown timeout: closing 1 connection", d.lines)
+        stuck.close()
+
+
+def test_second_signal_exits_at_once():
+    with Daemon("--shutdown-timeout", "none", "--max-pending", "4096") as d:
+        stuck = connect(d.addr)
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.setblocking(False)
+        try:
+            for _ in range(200):
+                stuck.send(b"z" * 65536)
+        except BlockingIOError:
+            pass
+        d.signal(signal.SIGINT)
+        d.wait_log(r"SIGINT: shutting down")
+        d.signal(signal.SIGINT)
+        rc = d.wait(10)
+        expect(rc == 1, "exit status after a second signal", 1, rc)
+        expect(any("second SIGINT: exiting now" in l for l in d.lines),
+               "logs the second signal")
+        stuck.close()
+
+
+def test_log_lines_are_timestamped():
+    with Daemon("-v") as d:
+        s = connect(d.addr)
+        s.sendall(b"q")
+        recv_exactly(s, 1)
+        s.close()
+        m = d.wait_log(r"close")
+        d.stop()
+    rx = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (error|warn|info|debug) ")
+    for l in d.lines:
+        expect(rx.match(l), "ISO-8601 timestamp and level", rx.pattern, l)
+    expect(any(re.search(r"debug open 127\.0\.0\.1:\d+$", l) for l in d.lines),
+           "-v logs the open with the peer", "debug open 127.0.0.1:PORT", d.lines)
+    expect(any(re.search(r"debug close 127\.0\.0\.1:\d+ in=1 out=1 reason=eof$", l)
+               for l in d.lines), "-v logs the close with counts and reason")
+
+
+def test_quiet_logs_only_warnings():
+    # -q hides even the listening line, so listen on a unix socket whose
+    # path we know and wait until it answers.
+    path = "/tmp/upcased-quiet-%d.sock" % os.getpid()
+    with Daemon("-q", listen=("unix:" + path,), expect_listeners=0) as d:
+        deadline = time.monotonic() + 20 * SLOW
+        while True:
+            try:
+                s = connect("unix:" + path)
+                break
+            except OSError:
+                expect(time.monotonic() < deadline, "quiet daemon comes up")
+                time.sleep(0.05)
+        s.sendall(b"shh")
+        expect(recv_exactly(s, 3) == b"SHH", "quiet daemon serves")
+        s.close()
+        d.signal(signal.SIGTERM)
+        rc = d.wait()
+        expect(rc == 0, "quiet daemon exits 0", 0, rc)
+        expect(d.lines == [], "-q logs nothing at info", [], d.lines)
+
+
+if __name__ == "__main__":
+    run_tests([
+        test_help_and_version,
+        test_bad_options_exit_2,
+        test_config_file_errors_name_file_and_line,
+        test_check_config_and_precedence,
+        test_sample_config_is_valid,
+        test_sigusr1_logs_counters,
+        test_sigterm_loses_no_pending_reply,
+        test_shutdown_timeout_bounds_the_wait,
+        test_second_signal_exits_at_once,
+        test_log_lines_are_timestamped,
+        test_quiet_logs_only_warnings,
+    ])

@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""Integration: the bounds an operator relies on -- timeouts, backpressure,
+the connection limit and descriptor exhaustion."""
+import resource
+import socket
+import time
+
+from itlib import (Daemon, connect, expect, recv_exactly, recv_until_eof,
+                   run_tests, SLOW)
+
+
+def hello(addr, timeout=10):
+    s = connect(addr, timeout)
+    s.sendall(b"hello")
+    got = recv_exactly(s, 5, timeout)
+    s.close()
+    return got
+
+
+def test_idle_timeout_fires_near_t():
+    with Daemon("-v", "--idle-timeout", "0.5") as d:
+        s = connect(d.addr)
+        s.sendall(b"x")
+        expect(recv_exactly(s, 1) == b"X", "first reply")
+        start = time.monotonic()
+        got = recv_until_eof(s, timeout=30)
+        took = time.monotonic() - start
+        expect(got == b"", "nothing more before the close")
+        expect(0.45 <= took <= 0.5 + 5 * SLOW, "idle close near 0.5 s",
+               "0.5 s", "%.2f s" % took)
+        d.wait_log(r"close \S+ in=1 out=1 reason=idle timeout")
+        d.stop()
+
+
+def test_activity_resets_idle_timer():
+    # A byte every 0.2 s against a 0.6 s idle timeout: never idle.
+    with Daemon("--idle-timeout", "0.6") as d:
+        s = connect(d.addr)
+        for _ in range(8):
+            s.sendall(b"a")
+            expect(recv_exactly(s, 1) == b"A", "reply while active")
+            time.sleep(0.2)
+        s.close()
+        d.stop()
+
+
+def test_idle_none_never_fires():
+    # settimeout(None): wait forever.  Outlast a short timeout by far.
+    with Daemon("--idle-timeout", "none") as d:
+        s = connect(d.addr)
+        s.settimeout(2.0)
+        try:
+            got = s.recv(1)
+            expect(False, "no close with idle_timeout none", "no data, no EOF", got)
+        except socket.timeout:
+            pass
+        s.sendall(b"late")
+        expect(recv_exactly(s, 4) == b"LATE", "served after a long idle")
+        s.close()
+        d.stop()
+
+
+def test_write_timeout_closes_a_stuck_reader():
+    with Daemon("-v", "--write-timeout", "0.5", "--max-pending", "4096") as d:
+        s = connect(d.addr)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.setblocking(False)
+        sent = 0
+        deadline = time.monotonic() + 20 * SLOW
+        closed = False
+        while time.monotonic() < deadline:
+            try:
+                sent += s.send(b"x" * 65536)
+            except BlockingIOError:
+                time.sleep(0.05)
+            except (ConnectionResetError, BrokenPipeError):
+                closed = True
+                break
+        d.wait_log(r"reason=write timeout", timeout=20)
+        expect(sent > 0, "sent something before the stall")
+        s.close()
+        d.stop()
+
+
+def test_reader_that_never_reads_is_bounded():
+    # One client floods without reading.  The server stops reading it at
+    # max_pending, so its memory stays flat while the client's data piles
+    # up in kernel buffers; meanwhile another client is served at once.
+    with Daemon("--threads", "1", "--shutdown-timeout", "1") as d:
+        base_rss = d.rss_kib()
+        hog = connect(d.addr)
+        hog.setblocking(False)
+        sent, stalled_since = 0, None
+        chunk = b"flood" * 13107
+        deadline = time.monotonic() + 30 * SLOW
+        while time.monotonic() < deadline:
+            try:
+                sent += hog.send(chunk)
+                stalled_since = None
+            except BlockingIOError:
+                stalled_since = stalled_since or time.monotonic()
+                if time.monotonic() - stalled_since > 0.5:
+                    break
+                time.sleep(0.01)
+        grew = d.rss_kib() - base_rss
+        expect(sent > 1024 * 1024, "hog pushed megabytes", "> 1 MiB", sent)
+        expect(grew < 2048, "server RSS growth with a non-reading client",
+               "< 2048 KiB", "%d KiB after %d bytes sent" % (grew, sent))
+        start = time.monotonic()
+        expect(hello(d.addr) == b"HELLO", "bystander served")
+        expect(time.monotonic() - start < 2 * SLOW, "bystander served promptly")
+        hog.close()
+        d.stop()
+
+
+def test_max_conns_pauses_and_resumes():
+    with Daemon("--max-conns", "3", "--threads", "2") as d:
+        held = []
+        for i in range(3):
+            s = connect(d.addr)
+            s.sendall(b"c%d" % i)
+            expect(recv_exactly(s, 2) == b"C%d" % i, "conn %d served" % i)
+            held.append(s)
+        d.wait_log(r"max_conns \(3\) reached: pausing accepts")
+        # The kernel completes the handshake, but upcased does not accept.
+        extra = connect(d.addr)
+        extra.sendall(b"waiting")
+        extra.settimeout(1.0)
+        try:
+            got = extra.recv(7)
+            expect(False, "no service beyond max_conns", "nothing", got)
+        except socket.timeout:
+            pass
+        held.pop().close()
+        d.wait_log(r"below max_conns \(3\) again")
+        expect(recv_exactly(extra, 7) == b"WAITING", "served once one closed")
+        for s in held + [extra]:
+            s.close()
+        d.stop()
+
+
+def _cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / 100.0
+
+
+def test_descriptor_exhaustion_does_not_spin():
+    def low_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+    with Daemon("--max-conns", "1000", "--threads", "1",
+                preexec_fn=low_limit) as d:
+        clients = []
+        for _ in range(80):
+            clients.append(connect(d.addr))
+        d.wait_log(r"accept: Too many open files: pausing accepts")
+        cpu0, t0 = _cpu_seconds(d.proc.pid), time.monotonic()
+        # While descriptors are out, the queued clients are not served;
+        # the daemon must idle, not spin on the readable listener.
+        time.sleep(1.0)
+        cpu = _cpu_seconds(d.proc.pid) - cpu0
+        wall = time.monotonic() - t0
+        expect(cpu < 0.5 * wall, "CPU while out of descriptors",
+               "well under one core", "%.2f s CPU in %.2f s" % (cpu, wall))
+        # Free descriptors: the queued clients get served.
+        for s in clients[:40]:
+            s.close()
+        d.wait_log(r"accepting connections again", timeout=20)
+        for s in clients[40:]:
+            s.sendall(b"ok")
+            expect(recv_exactly(s, 2, timeout=20) == b"OK", "queued client served")
+            s.close()
+        d.stop()
+
+
+if __name__ == "__main__":
+    run_tests([
+        test_idle_timeout_fires_near_t,
+        test_activity_resets_idle_timer,
+        test_idle_none_never_fires,
+        test_write_timeout_closes_a_stuck_reader,
+        test_reader_that_never_reads_is_bounded,
+        test_max_conns_pauses_and_resumes,
+        test_descriptor_exhaustion_does_not_spin,
+    ])
