@@ -189,7 +189,9 @@ def test_second_signal_exits_at_once():
         d.wait_log(r"SIGINT: shutting down")
         d.signal(signal.SIGINT)
         rc = d.wait(10)
-        expect(rc == 1, "exit status after a second signal", 1, rc)
+        # valgrind flags what an emergency _exit leaves allocated (99).
+        expect(rc == 1 or (WRAPPER and rc == 99),
+               "exit status after a second signal", 1, rc)
         expect(any("second SIGINT: exiting now" in l for l in d.lines),
                "logs the second signal")
         stuck.close()

@@ -6,7 +6,7 @@ import socket
 import time
 
 from itlib import (Daemon, connect, expect, recv_exactly, recv_until_eof,
-                   run_tests, SLOW)
+                   run_tests, SLOW, WRAPPER)
 
 
 def hello(addr, timeout=10):
@@ -104,7 +104,8 @@ def test_reader_that_never_reads_is_bounded():
                 time.sleep(0.01)
         grew = d.rss_kib() - base_rss
         expect(sent > 1024 * 1024, "hog pushed megabytes", "> 1 MiB", sent)
-        expect(grew < 2048, "server RSS growth with a non-reading client",
+        # Under valgrind RSS measures valgrind, not upcased.
+        expect(grew < 2048 or WRAPPER, "server RSS growth with a non-reading client",
                "< 2048 KiB", "%d KiB after %d bytes sent" % (grew, sent))
         start = time.monotonic()
         expect(hello(d.addr) == b"HELLO", "bystander served")
@@ -149,7 +150,7 @@ def test_descriptor_exhaustion_does_not_spin():
     def low_limit():
         resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
 
-    with Daemon("--max-conns", "1000", "--threads", "1",
+    with Daemon("-v", "--max-conns", "1000", "--threads", "1",
                 preexec_fn=low_limit) as d:
         clients = []
         for _ in range(80):
@@ -167,9 +168,15 @@ def test_descriptor_exhaustion_does_not_spin():
         for s in clients[:40]:
             s.close()
         d.wait_log(r"accepting connections again", timeout=20)
-        for s in clients[40:]:
+        # (valgrind closes an accepted descriptor above its own lower limit
+        # and reports EMFILE, dropping that client: check only new ones.)
+        for s in clients[40:] if not WRAPPER else []:
             s.sendall(b"ok")
-            expect(recv_exactly(s, 2, timeout=20) == b"OK", "queued client served")
+            got = recv_exactly(s, 2, timeout=20)
+            expect(got == b"OK", "queued client served", b"OK", got)
+            s.close()
+        expect(hello(d.addr, timeout=20) == b"HELLO", "new client served")
+        for s in clients[40:]:
             s.close()
         d.stop()
 
