@@ -37,6 +37,7 @@ struct conn {
 	unsigned		 paused:1;	/* reading off: output full */
 	unsigned		 eof:1;		/* client shut its write side */
 	unsigned		 draining:1;	/* server shutting down */
+	unsigned		 lingering:1;	/* FIN sent, discarding input */
 	char			*peer;		/* only at debug level */
 };
 
@@ -124,6 +125,10 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 
 	if (n == 0)
 		return;
+	if (c->lingering) {
+		evbuffer_drain(in, n);
+		return;
+	}
 	if (move_upper(out, in, n) != 0) {
 		log_warn("out of memory for a %zu-byte reply: closing", n);
 		conn_close(c, CLOSE_ERROR);
@@ -158,14 +163,39 @@ has_unread(struct conn *c)
 	return avail > 0;
 }
 
+/*
+ * Shutdown drain is done but the client may still be sending.  Closing now
+ * with unread input would make the kernel send a reset, and a reset can
+ * destroy replies still unread in the client's receive buffer.  So send
+ * FIN after the last reply and read-and-discard until the client closes
+ * (bounded by the idle timeout and the shutdown deadline), as nginx's
+ * lingering close does.
+ */
+static void
+conn_linger(struct conn *c)
+{
+	if (shutdown(bufferevent_getfd(c->bev), SHUT_WR) != 0 ||
+	    bufferevent_enable(c->bev, EV_READ) != 0) {
+		conn_close(c, CLOSE_SHUTDOWN);
+		return;
+	}
+	c->lingering = 1;
+	c->paused = 0;
+	bufferevent_setcb(c->bev, conn_read_cb, NULL, conn_event_cb, c);
+}
+
 static void
 conn_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 	size_t pending = evbuffer_get_length(bufferevent_get_output(bev));
 
-	if (pending == 0 && (c->eof || (c->draining && !has_unread(c)))) {
-		conn_close(c, c->eof ? CLOSE_EOF : CLOSE_SHUTDOWN);
+	if (pending == 0 && c->eof) {
+		conn_close(c, CLOSE_EOF);
+		return;
+	}
+	if (pending == 0 && c->draining && !has_unread(c)) {
+		conn_linger(c);
 		return;
 	}
 	if (c->paused) {
@@ -175,13 +205,10 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 			return;
 		}
 	}
-	if (!c->eof && !c->draining) {
-		/* Back to the fast path: no write callback per reply. */
-		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+	/* Back to the fast path: no write callback per reply. */
+	if (!c->eof && !c->draining)
 		bufferevent_setcb(bev, conn_read_cb, NULL, conn_event_cb, c);
-	} else if (c->paused == 0) {
-		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-	}
 }
 
 static void
@@ -190,6 +217,11 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct conn *c = arg;
 	size_t pending = evbuffer_get_length(bufferevent_get_output(bev));
 
+	if (c->lingering) {
+		/* The client closed, reset or went quiet: done either way. */
+		conn_close(c, CLOSE_SHUTDOWN);
+		return;
+	}
 	if (what & BEV_EVENT_EOF) {
 		/* libevent has already disabled reading.  Replies still
 		 * queued go out first; the write timeout bounds that. */

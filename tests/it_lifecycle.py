@@ -120,37 +120,79 @@ def test_sigusr1_logs_counters():
         d.stop()
 
 
+def _slow_read_until_eof(s):
+    got = bytearray()
+    s.settimeout(30 * SLOW)
+    while True:
+        b = s.recv(65536)
+        if not b:
+            return bytes(got)
+        got += b
+        time.sleep(0.001)  # a slow reader keeps replies pending
+
+
+def _wait_bytes_in(d, at_least):
+    deadline = time.monotonic() + 20 * SLOW
+    while True:
+        n = int(stats(d)["bytes_in"])
+        if n >= at_least:
+            return n
+        expect(time.monotonic() < deadline, "server read %d bytes" % at_least)
+
+
 def test_sigterm_loses_no_pending_reply():
-    # A client has sent 4 MB and is reading slowly, so the server holds
-    # replies (and stopped reading) when SIGTERM comes: every byte must
-    # still come back, then EOF, and upcased exits 0.  An idle client is
-    # closed at once.
+    # A client uploads 4 MB, half-closes, and reads slowly, so the server
+    # holds replies (and has stopped reading) when SIGTERM comes: every
+    # byte must still come back, then EOF, and upcased exits 0.  An idle
+    # client is closed at once.
     data = random.Random(7).randbytes(4 * 1024 * 1024)
     with Daemon("--shutdown-timeout", "30", "--threads", "2") as d:
         idle = connect(d.addr)
         busy = connect(d.addr, timeout=60)
-        sender = threading.Thread(target=busy.sendall, args=(data,))
+        sender = threading.Thread(target=lambda: (
+            busy.sendall(data), busy.shutdown(socket.SHUT_WR)))
         sender.start()
-        deadline = time.monotonic() + 20 * SLOW
-        while int(stats(d)["bytes_in"]) < 256 * 1024:
-            expect(time.monotonic() < deadline, "server read the first 256 KiB")
+        _wait_bytes_in(d, 256 * 1024)
         d.signal(signal.SIGTERM)
         d.wait_log(r"SIGTERM: shutting down")
         expect(recv_until_eof(idle) == b"", "idle client closed at shutdown")
-        got = bytearray()
-        busy.settimeout(30 * SLOW)
-        while True:
-            b = busy.recv(65536)
-            if not b:
-                break
-            got += b
-            time.sleep(0.001)  # a slow reader
+        got = _slow_read_until_eof(busy)
         sender.join()
         expect(len(got) == len(data), "bytes back after SIGTERM", len(data), len(got))
-        expect(bytes(got) == bupper(data), "content back after SIGTERM")
+        expect(got == bupper(data), "content back after SIGTERM")
         rc = d.wait(30)
         expect(rc == 0, "exit status after graceful shutdown", 0, rc)
         expect(any("shutdown complete" in l for l in d.lines), "logs completion")
+
+
+def test_sigterm_while_client_still_sends():
+    # The client never half-closes and keeps sending through the
+    # shutdown.  Everything upcased had read must come back, as an exact
+    # prefix of the stream, followed by a clean EOF: no reset destroys
+    # replies the client has not read yet.
+    data = random.Random(8).randbytes(8 * 1024 * 1024)
+    with Daemon("--shutdown-timeout", "30") as d:
+        busy = connect(d.addr, timeout=60)
+        send_error = []
+
+        def send():
+            try:
+                busy.sendall(data)
+            except OSError as e:  # the server may stop reading: fine
+                send_error.append(e)
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        read_before = _wait_bytes_in(d, 512 * 1024)
+        d.signal(signal.SIGTERM)
+        got = _slow_read_until_eof(busy)
+        expect(len(got) >= read_before, "replies for all bytes read before SIGTERM",
+               ">= %d" % read_before, len(got))
+        expect(got == bupper(data[:len(got)]), "an exact prefix of the stream")
+        busy.close()
+        sender.join()
+        rc = d.wait(30)
+        expect(rc == 0, "exit status after graceful shutdown", 0, rc)
 
 
 def test_shutdown_timeout_bounds_the_wait():
@@ -245,6 +287,7 @@ if __name__ == "__main__":
         test_sample_config_is_valid,
         test_sigusr1_logs_counters,
         test_sigterm_loses_no_pending_reply,
+        test_sigterm_while_client_still_sends,
         test_shutdown_timeout_bounds_the_wait,
         test_second_signal_exits_at_once,
         test_log_lines_are_timestamped,
