@@ -1,1 +1,529 @@
-int main(void){return 0;}
+/* check_config.c: defaults, config_set, config files and precedence. */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "config.h"
+
+#define NELEM(a)	((int)(sizeof(a) / sizeof((a)[0])))
+
+static const char defaults_text[] =
+	"listen = 127.0.0.1:8080\n"
+	"backlog = 1024\n"
+	"chunk_size = 1024\n"
+	"max_pending = 65536\n"
+	"max_conns = 0\n"
+	"threads = 0\n"
+	"idle_timeout = 300\n"
+	"write_timeout = 30\n"
+	"shutdown_timeout = 5\n"
+	"log_level = info\n";
+
+/* config_print into a string; the caller frees it. */
+static char *
+printed(const struct config *cfg)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&text, &len);
+
+	ck_assert_ptr_nonnull(fp);
+	config_print(cfg, fp);
+	ck_assert_int_eq(fclose(fp), 0);
+	return text;
+}
+
+static void
+assert_printed(const struct config *cfg, const char *want)
+{
+	char *got = printed(cfg);
+
+	ck_assert_msg(strcmp(got, want) == 0, "config_print: expected\n%s"
+	    "got\n%s", want, got);
+	free(got);
+}
+
+/* line must be one whole line of config_print's output. */
+static void
+assert_line(const struct config *cfg, const char *line)
+{
+	char *got = printed(cfg), *padded, *want;
+
+	ck_assert(asprintf(&padded, "\n%s", got) > 0);
+	ck_assert(asprintf(&want, "\n%s\n", line) > 0);
+	ck_assert_msg(strstr(padded, want) != NULL, "config_print: expected "
+	    "a line '%s', got\n%s", line, got);
+	free(got);
+	free(padded);
+	free(want);
+}
+
+static void
+set_ok(struct config *cfg, const char *key, const char *value)
+{
+	char err[CONFIG_ERRLEN] = "";
+
+	ck_assert_msg(config_set(cfg, key, value, err, sizeof(err)) == 0,
+	    "config_set(%s, '%s'): expected success, got: %s", key, value, err);
+}
+
+START_TEST(test_defaults)
+{
+	struct config cfg;
+
+	config_defaults(&cfg);
+	ck_assert_int_eq(cfg.nlisten, 1);
+	assert_printed(&cfg, defaults_text);
+}
+END_TEST
+
+struct set_case {
+	const char	*key;
+	const char	*value;
+	const char	*line;	/* how config_print shows it */
+};
+
+static const struct set_case set_good[] = {
+	{ "listen", "[::1]:9000", "listen = [::1]:9000" },
+	{ "listen", "unix:/tmp/u.sock", "listen = unix:/tmp/u.sock" },
+	{ "backlog", "1", "backlog = 1" },
+	{ "backlog", "2147483647", "backlog = 2147483647" },
+	{ "chunk_size", "1", "chunk_size = 1" },
+	{ "chunk_size", "1048576", "chunk_size = 1048576" },
+	{ "max_pending", "1", "max_pending = 1" },
+	{ "max_pending", "1073741824", "max_pending = 1073741824" },
+	{ "max_conns", "1", "max_conns = 1" },
+	{ "max_conns", "10000000", "max_conns = 10000000" },
+	{ "threads", "1", "threads = 1" },
+	{ "threads", "256", "threads = 256" },
+	{ "idle_timeout", "0.25", "idle_timeout = 0.25" },
+	{ "idle_timeout", "none", "idle_timeout = none" },
+	{ "write_timeout", "1.5", "write_timeout = 1.5" },
+	{ "shutdown_timeout", "NONE", "shutdown_timeout = none" },
+	{ "log_level", "debug", "log_level = debug" },
+	{ "log_level", "WARN", "log_level = warn" },
+	{ "log_level", "error", "log_level = error" },
+};
+
+/* Loop: _i indexes set_good[]. */
+START_TEST(test_set_good)
+{
+	const struct set_case *c = &set_good[_i];
+	struct config cfg;
+
+	config_defaults(&cfg);
+	ck_assert_msg(config_key_known(c->key), "'%s' is not a known key",
+	    c->key);
+	set_ok(&cfg, c->key, c->value);
+	assert_line(&cfg, c->line);
+}
+END_TEST
+
+struct bad_case {
+	const char	*key;
+	const char	*value;
+	const char	*why;	/* must appear in the error */
+};
+
+static const struct bad_case set_bad[] = {
+	{ "chunk_size", "0", "0 is out of range (1..1048576)" },
+	{ "chunk_size", "1048577", "1048577 is out of range" },
+	{ "chunk_size", "abc", "invalid number 'abc'" },
+	{ "chunk_size", "-1", "invalid number '-1'" },
+	{ "chunk_size", " 1", "invalid number ' 1'" },
+	{ "chunk_size", "1k", "invalid number '1k'" },
+	{ "chunk_size", "", "invalid number ''" },
+	{ "threads", "0", "0 is out of range (1..256)" },
+	{ "threads", "257", "257 is out of range (1..256)" },
+	{ "threads", "99999999999999999999", "invalid number" },
+	{ "max_pending", "0", "0 is out of range" },
+	{ "max_pending", "1073741825", "1073741825 is out of range" },
+	{ "max_conns", "0", "0 is out of range" },
+	{ "max_conns", "10000001", "10000001 is out of range" },
+	{ "backlog", "0", "0 is out of range" },
+	{ "backlog", "2147483648", "2147483648 is out of range" },
+	{ "idle_timeout", "0", "greater than 0" },
+	{ "write_timeout", "-1", "'-1'" },
+	{ "shutdown_timeout", "soon", "invalid timeout 'soon'" },
+	{ "log_level", "loud", "unknown level 'loud'" },
+	{ "log_level", "", "unknown level ''" },
+	{ "listen", "8080", "invalid address '8080'" },
+	{ "listen", "127.0.0.1:99999", "invalid port '99999'" },
+	{ "listen", "::1:80", "[IPV6]:PORT" },
+	{ "bogus_key", "1", "unknown key 'bogus_key'" },
+};
+
+/* Loop: _i indexes set_bad[]; a refused value changes nothing. */
+START_TEST(test_set_bad)
+{
+	const struct bad_case *c = &set_bad[_i];
+	char err[CONFIG_ERRLEN] = "";
+	struct config cfg;
+	int rc;
+
+	config_defaults(&cfg);
+	rc = config_set(&cfg, c->key, c->value, err, sizeof(err));
+	ck_assert_msg(rc == -1, "config_set(%s, '%s'): expected -1, got %d",
+	    c->key, c->value, rc);
+	ck_assert_msg(strstr(err, c->why) != NULL, "config_set(%s, '%s'): "
+	    "expected an error containing \"%s\", got \"%s\"", c->key,
+	    c->value, c->why, err);
+	assert_printed(&cfg, defaults_text);
+}
+END_TEST
+
+START_TEST(test_set_too_many_listeners)
+{
+	char err[CONFIG_ERRLEN] = "", value[32];
+	struct config cfg;
+
+	config_defaults(&cfg);
+	for (int i = 1; i < CONFIG_MAX_LISTEN; i++) {
+		snprintf(value, sizeof(value), "127.0.0.1:%d", 9000 + i);
+		set_ok(&cfg, "listen", value);
+	}
+	ck_assert_int_eq(cfg.nlisten, CONFIG_MAX_LISTEN);
+	ck_assert_int_eq(config_set(&cfg, "listen", "127.0.0.1:1", err,
+	    sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "too many listeners") != NULL,
+	    "expected \"too many listeners\", got \"%s\"", err);
+}
+END_TEST
+
+/* A temporary file holding text; the caller unlinks it. */
+static void
+write_temp(char *path, size_t len, const char *text)
+{
+	FILE *fp;
+	int fd;
+
+	snprintf(path, len, "/tmp/check_config.XXXXXX");
+	fd = mkstemp(path);
+	ck_assert_msg(fd >= 0, "mkstemp: %s", strerror(errno));
+	fp = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(fp);
+	ck_assert(fputs(text, fp) >= 0);
+	ck_assert_int_eq(fclose(fp), 0);
+}
+
+static int
+load_text(struct config *cfg, const char *text, char *path, size_t plen,
+    char *err, size_t errlen)
+{
+	int rc;
+
+	write_temp(path, plen, text);
+	rc = config_load(cfg, path, err, errlen);
+	unlink(path);
+	return rc;
+}
+
+static void
+load_ok(struct config *cfg, const char *text)
+{
+	char path[64], err[CONFIG_ERRLEN] = "";
+
+	ck_assert_msg(load_text(cfg, text, path, sizeof(path), err,
+	    sizeof(err)) == 0, "config_load: expected success, got \"%s\" "
+	    "for:\n%s", err, text);
+}
+
+START_TEST(test_load_syntax)
+{
+	struct config cfg;
+
+	config_defaults(&cfg);
+	load_ok(&cfg,
+	    "# full line comment\r\n"
+	    "\r\n"
+	    "   \t\r\n"
+	    "  chunk_size   =   4096   # trailing comment\r\n"
+	    "\tthreads=4\t\r\n"
+	    "#threads = 8\n"
+	    "\n"
+	    "idle_timeout = 0.5 #\n"
+	    "listen = unix:/tmp/a#b.sock\n"
+	    "log_level = debug");	/* no newline at the end */
+	assert_printed(&cfg,
+	    "listen = unix:/tmp/a#b.sock\n"
+	    "backlog = 1024\n"
+	    "chunk_size = 4096\n"
+	    "max_pending = 65536\n"
+	    "max_conns = 0\n"
+	    "threads = 4\n"
+	    "idle_timeout = 0.5\n"
+	    "write_timeout = 30\n"
+	    "shutdown_timeout = 5\n"
+	    "log_level = debug\n");
+}
+END_TEST
+
+START_TEST(test_load_empty)
+{
+	struct config cfg;
+
+	config_defaults(&cfg);
+	load_ok(&cfg, "");
+	assert_printed(&cfg, defaults_text);
+	load_ok(&cfg, "# only comments\n\n   # and blanks\r\n");
+	assert_printed(&cfg, defaults_text);
+}
+END_TEST
+
+static const struct {
+	const char	*text;
+	const char	*want;	/* what follows the path in the error */
+} load_bad[] = {
+	{ "chunk_size = 1\n\nbogus_key = 1\n",
+	    ":3: unknown key 'bogus_key'" },
+	{ "# one\r\n\r\nbogus_key = 1\r\n",
+	    ":3: unknown key 'bogus_key'" },
+	{ "# comment\nchunk_size 4096\n",
+	    ":2: expected 'key = value', got 'chunk_size 4096'" },
+	{ "threads =\n", ":1: threads: missing value" },
+	{ "\n\n\nthreads =   # nothing\n", ":4: threads: missing value" },
+	{ "# x\r\n\r\nthreads = 0\r\n", ":3: threads: 0 is out of range" },
+	{ "chunk_size = 1048577\n",
+	    ":1: chunk_size: 1048577 is out of range" },
+	{ "listen = 127.0.0.1:99999\n", ":1: listen: invalid port '99999'" },
+	{ "idle_timeout = 0\n", ":1: idle_timeout: timeout must be greater" },
+	{ "log_level = loud\n", ":1: log_level: unknown level 'loud'" },
+	{ "log_level = debug#x\n", ":1: log_level: unknown level 'debug#x'" },
+	{ "= 5\n", ":1: unknown key ''" },
+	{ "listen = 127.0.0.1:1\nlisten = nope\n",
+	    ":2: listen: invalid address 'nope'" },
+};
+
+/* Loop: _i indexes load_bad[]. */
+START_TEST(test_load_bad)
+{
+	char path[64], err[CONFIG_ERRLEN] = "";
+	struct config cfg;
+	size_t plen;
+	int rc;
+
+	config_defaults(&cfg);
+	rc = load_text(&cfg, load_bad[_i].text, path, sizeof(path), err,
+	    sizeof(err));
+	ck_assert_msg(rc == -1, "config_load: expected -1, got %d for:\n%s",
+	    rc, load_bad[_i].text);
+	plen = strlen(path);
+	ck_assert_msg(strncmp(err, path, plen) == 0 &&
+	    strncmp(err + plen, load_bad[_i].want,
+	    strlen(load_bad[_i].want)) == 0, "config_load: expected "
+	    "\"%s%s...\", got \"%s\"", path, load_bad[_i].want, err);
+}
+END_TEST
+
+START_TEST(test_load_long_line)
+{
+	char path[64], err[CONFIG_ERRLEN] = "", text[3000];
+	struct config cfg;
+
+	memset(text, 'x', sizeof(text));
+	memcpy(text, "# ok\n", 5);
+	text[sizeof(text) - 2] = '\n';
+	text[sizeof(text) - 1] = '\0';
+	config_defaults(&cfg);
+	ck_assert_int_eq(load_text(&cfg, text, path, sizeof(path), err,
+	    sizeof(err)), -1);
+	ck_assert_msg(strstr(err, ":2: line too long") != NULL,
+	    "expected \":2: line too long\", got \"%s\"", err);
+}
+END_TEST
+
+START_TEST(test_load_missing_file)
+{
+	static const char path[] = "/tmp/check_config.does-not-exist";
+	char err[CONFIG_ERRLEN] = "", want[CONFIG_ERRLEN];
+	struct config cfg;
+
+	config_defaults(&cfg);
+	unlink(path);
+	ck_assert_int_eq(config_load(&cfg, path, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s: %s", path, strerror(ENOENT));
+	ck_assert_str_eq(err, want);
+}
+END_TEST
+
+/* fopen of a directory succeeds on Linux; the read is what fails. */
+START_TEST(test_load_directory)
+{
+	char err[CONFIG_ERRLEN] = "", want[CONFIG_ERRLEN];
+	struct config cfg;
+
+	config_defaults(&cfg);
+	ck_assert_int_eq(config_load(&cfg, "/tmp", err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "/tmp: %s", strerror(EISDIR));
+	ck_assert_str_eq(err, want);
+}
+END_TEST
+
+START_TEST(test_load_listen_replaces)
+{
+	struct config cfg;
+	char *got;
+
+	config_defaults(&cfg);
+	load_ok(&cfg,
+	    "listen = 127.0.0.1:1\n"
+	    "chunk_size = 10\n"
+	    "listen = [::1]:2\n"
+	    "listen = unix:/tmp/u.sock\n");
+	ck_assert_int_eq(cfg.nlisten, 3);
+	got = printed(&cfg);
+	ck_assert_msg(strncmp(got, "listen = 127.0.0.1:1\n"
+	    "listen = [::1]:2\n"
+	    "listen = unix:/tmp/u.sock\n"
+	    "backlog = 1024\n", strlen("listen = 127.0.0.1:1\n"
+	    "listen = [::1]:2\nlisten = unix:/tmp/u.sock\nbacklog = 1024\n"))
+	    == 0, "expected the file's three listeners in order and no "
+	    "default, got\n%s", got);
+	free(got);
+}
+END_TEST
+
+/* The daemon loads the file, then applies the command line on top. */
+START_TEST(test_precedence)
+{
+	struct config cfg;
+
+	config_defaults(&cfg);
+	load_ok(&cfg,
+	    "chunk_size = 4096\n"
+	    "idle_timeout = 10\n"
+	    "log_level = debug\n"
+	    "threads = 2\n");
+	set_ok(&cfg, "chunk_size", "2048");
+	set_ok(&cfg, "idle_timeout", "none");
+	set_ok(&cfg, "log_level", "warn");
+	assert_line(&cfg, "chunk_size = 2048");
+	assert_line(&cfg, "idle_timeout = none");
+	assert_line(&cfg, "log_level = warn");
+	assert_line(&cfg, "threads = 2");
+}
+END_TEST
+
+/* The shipped example must load and agree with the built-in defaults. */
+START_TEST(test_load_shipped_conf)
+{
+	const char *srcdir = getenv("srcdir");
+	char path[4096], err[CONFIG_ERRLEN] = "";
+	struct config cfg;
+
+	if (srcdir == NULL)
+		srcdir = ".";
+	snprintf(path, sizeof(path), "%s/conf/upcased.conf", srcdir);
+	if (access(path, R_OK) != 0)
+		return;		/* run by hand outside the tree */
+	config_defaults(&cfg);
+	ck_assert_msg(config_load(&cfg, path, err, sizeof(err)) == 0,
+	    "%s: %s", path, err);
+	assert_printed(&cfg, defaults_text);
+}
+END_TEST
+
+START_TEST(test_finish_derives)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int want = cpus < 1 ? 1 : cpus > CONFIG_MAX_THREADS ?
+	    CONFIG_MAX_THREADS : (int)cpus;
+	struct config cfg;
+
+	config_defaults(&cfg);
+	config_finish(&cfg);
+	ck_assert_msg(cfg.threads == want, "threads: expected %d (online "
+	    "CPUs), got %d", want, cfg.threads);
+	ck_assert_msg(cfg.max_conns >= 1, "max_conns: expected >= 1, got %d",
+	    cfg.max_conns);
+}
+END_TEST
+
+START_TEST(test_finish_keeps_explicit)
+{
+	struct config cfg;
+
+	config_defaults(&cfg);
+	set_ok(&cfg, "threads", "3");
+	set_ok(&cfg, "max_conns", "77");
+	config_finish(&cfg);
+	ck_assert_int_eq(cfg.threads, 3);
+	ck_assert_int_eq(cfg.max_conns, 77);
+}
+END_TEST
+
+/* max_conns follows the descriptor limit and never drops below 1. */
+static void
+finish_with_nofile(rlim_t nofile, const char *threads, int want)
+{
+	struct rlimit saved, rl;
+	struct config cfg;
+
+	ck_assert(getrlimit(RLIMIT_NOFILE, &saved) == 0);
+	rl = saved;
+	rl.rlim_cur = nofile;
+	ck_assert(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+	config_defaults(&cfg);
+	set_ok(&cfg, "threads", threads);
+	config_finish(&cfg);
+	ck_assert(setrlimit(RLIMIT_NOFILE, &saved) == 0);
+	ck_assert_msg(cfg.max_conns == want, "ulimit -n %lu, threads %s: "
+	    "expected max_conns %d, got %d", (unsigned long)nofile, threads,
+	    want, cfg.max_conns);
+}
+
+START_TEST(test_finish_rlimit)
+{
+	finish_with_nofile(64, "4", 64 - 16 - 1 - 2 * 4);
+	finish_with_nofile(20, "8", 1);
+}
+END_TEST
+
+static Suite *
+config_suite(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc;
+
+	tc = tcase_create("set");
+	tcase_add_test(tc, test_defaults);
+	tcase_add_loop_test(tc, test_set_good, 0, NELEM(set_good));
+	tcase_add_loop_test(tc, test_set_bad, 0, NELEM(set_bad));
+	tcase_add_test(tc, test_set_too_many_listeners);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("load");
+	tcase_add_test(tc, test_load_syntax);
+	tcase_add_test(tc, test_load_empty);
+	tcase_add_loop_test(tc, test_load_bad, 0, NELEM(load_bad));
+	tcase_add_test(tc, test_load_long_line);
+	tcase_add_test(tc, test_load_missing_file);
+	tcase_add_test(tc, test_load_directory);
+	tcase_add_test(tc, test_load_listen_replaces);
+	tcase_add_test(tc, test_precedence);
+	tcase_add_test(tc, test_load_shipped_conf);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("finish");
+	tcase_add_test(tc, test_finish_derives);
+	tcase_add_test(tc, test_finish_keeps_explicit);
+	tcase_add_test(tc, test_finish_rlimit);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(config_suite());
+	int failures;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failures = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failures ? 1 : 0;
+}

@@ -21,6 +21,19 @@ UPCASED = os.environ.get("UPCASED", os.path.join(HERE, "..", "src", "upcased"))
 UPCASE = os.environ.get("UPCASE", os.path.join(HERE, "..", "src", "upcase"))
 WRAPPER = shlex.split(os.environ.get("UPCASED_WRAPPER", ""))
 SLOW = float(os.environ.get("SLOW", "10" if WRAPPER else "1"))
+
+
+def _sanitized(path):
+    try:
+        with open(path, "rb") as f:
+            return b"AddressSanitizer" in f.read()
+    except OSError:
+        return False
+
+
+# RSS measures the tool, not upcased, under valgrind or ASan (shadow
+# memory, quarantine): memory bounds are asserted only in a plain build.
+RSS_MEANINGFUL = not WRAPPER and not _sanitized(UPCASED)
 LISTEN_RE = re.compile(r" info listening on (\S+)$")
 
 
