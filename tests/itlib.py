@@ -26,7 +26,7 @@ SLOW = float(os.environ.get("SLOW", "10" if WRAPPER else "1"))
 def _sanitized(path):
     try:
         with open(path, "rb") as f:
-            return b"AddressSanitizer" in f.read()
+            return b"__asan_init" in f.read()
     except OSError:
         return False
 
