@@ -77,7 +77,7 @@ resolve(const char *host, int port, struct addr *a, int numeric,
 int
 addr_parse(const char *s, struct addr *a, char *err, size_t errlen)
 {
-	char host[ADDR_STRLEN];
+	char host[256];		/* a DNS name is at most 253 bytes */
 	const char *colon, *hs;
 	size_t hlen;
 	int port;
@@ -124,8 +124,13 @@ addr_parse(const char *s, struct addr *a, char *err, size_t errlen)
 		    "(0 to 65535)", colon + 1, s);
 		return -1;
 	}
-	if (hlen == 0 || hlen >= sizeof(host)) {
+	if (hlen == 0) {
 		snprintf(err, errlen, "invalid address '%s' (missing host)", s);
+		return -1;
+	}
+	if (hlen >= sizeof(host)) {
+		snprintf(err, errlen, "host name too long in '%s' (at most %zu "
+		    "bytes)", s, sizeof(host) - 1);
 		return -1;
 	}
 	memcpy(host, hs, hlen);

@@ -14,7 +14,7 @@ int
 timeout_parse(const char *s, timeout_us *t, char *err, size_t errlen)
 {
 	char *end;
-	double secs;
+	double secs, us;
 
 	if (strcasecmp(s, "none") == 0) {
 		*t = TIMEOUT_NONE;
@@ -23,6 +23,12 @@ timeout_parse(const char *s, timeout_us *t, char *err, size_t errlen)
 	/* strtod accepts leading space, "inf" and "nan": refuse them all. */
 	if (*s == '\0' || !(*s == '.' || (*s >= '0' && *s <= '9') ||
 	    *s == '-' || *s == '+')) {
+		snprintf(err, errlen, "invalid timeout '%s' "
+		    "(seconds greater than 0, or none)", s);
+		return -1;
+	}
+	/* strtod also takes hex floats ("0x10" is 16): not a duration. */
+	if (strpbrk(s, "xX") != NULL) {
 		snprintf(err, errlen, "invalid timeout '%s' "
 		    "(seconds greater than 0, or none)", s);
 		return -1;
@@ -45,8 +51,11 @@ timeout_parse(const char *s, timeout_us *t, char *err, size_t errlen)
 		    "seconds, or none)", s, TIMEOUT_MAX_S);
 		return -1;
 	}
-	/* Round up so that a tiny positive value never becomes zero. */
-	*t = (timeout_us)ceil(secs * 1e6 - 1e-6);
+	/* Round up so that a tiny positive value never becomes zero, but
+	 * first forgive the few ulps of binary error, which grow with the
+	 * value: else "8392491.214508" would come out 1us long. */
+	us = secs * 1e6;
+	*t = (timeout_us)ceil(us - us * 1e-15 - 1e-6);
 	if (*t < 1)
 		*t = 1;
 	return 0;

@@ -55,6 +55,11 @@ static const struct bad_case bad[] = {
 	{ "127.0.0.1:000080", "invalid port '000080'" },
 	{ ":80", "missing host" },
 	{ "[]:80", "missing host" },
+	{ "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa:80",
+	  "host name too long" },
 	{ "::1:80", "write IPv6 addresses as [IPV6]:PORT" },
 	{ "[::1]80", "expected [IPV6]:PORT" },
 	{ "[::1", "expected [IPV6]:PORT" },

@@ -25,6 +25,8 @@ static const struct good_case good[] = {
 	{ "1e-300", 1 },
 	{ "0.0000011", 2 },		/* rounds up, not to nearest */
 	{ "31536000", 31536000000000LL },	/* TIMEOUT_MAX_S */
+	{ "8392491.214508", 8392491214508LL },	/* not 1us more */
+	{ "1000.0000001", 1000000001LL },
 	{ "none", TIMEOUT_NONE },
 	{ "NONE", TIMEOUT_NONE },
 	{ "None", TIMEOUT_NONE },
@@ -32,7 +34,7 @@ static const struct good_case good[] = {
 
 static const char *const bad[] = {
 	"0", "0.0", "-0", "-1", "-0.5", "abc", "", " 1", "1 ", "1s", "inf",
-	"+inf", "-inf", "infinity", "nan", "-nan", "1e999", "1e-999",
+	"+inf", "-inf", "infinity", "nan", "-nan", "1e999", "1e-999", "0x10", "0X1p3",
 	"99999999999", "31536000.5", ".", "1e", "nonee", "none ",
 };
 
@@ -51,6 +53,7 @@ static const struct format_case formats[] = {
 	{ 1000001, "1.000001" },
 	{ 10000000, "10" },
 	{ 31536000000000LL, "31536000" },
+	{ 8392491214508LL, "8392491.214508" },
 };
 
 #define NELEM(a)	((int)(sizeof(a) / sizeof((a)[0])))
@@ -65,8 +68,8 @@ START_TEST(test_parse_good)
 	rc = timeout_parse(good[_i].in, &t, err, sizeof(err));
 	ck_assert_msg(rc == 0, "timeout_parse('%s'): expected success, got "
 	    "%d: %s", good[_i].in, rc, err);
-	ck_assert_msg(t == good[_i].us, "timeout_parse('%s'): expected %lld us, "
-	    "got %lld", good[_i].in, (long long)good[_i].us, (long long)t);
+	ck_assert_msg(t == good[_i].us, "timeout_parse('%s'): expected %lld "
+	    "us, got %lld", good[_i].in, (long long)good[_i].us, (long long)t);
 }
 END_TEST
 
@@ -134,6 +137,31 @@ START_TEST(test_round_trip)
 }
 END_TEST
 
+/* Every microsecond count survives print-then-parse, up to a year: what
+ * --check-config prints must load back as the same value. */
+START_TEST(test_round_trip_all)
+{
+	char buf[TIMEOUT_STRLEN], err[ERRLEN] = "";
+	uint64_t x = 88172645463325252ULL;
+	timeout_us t, u;
+	int rc;
+
+	for (int i = 0; i < 200000; i++) {
+		/* xorshift64: the same values on every run. */
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		t = (timeout_us)(x % (TIMEOUT_MAX_S * 1000000ULL)) + 1;
+		timeout_format(t, buf, sizeof(buf));
+		rc = timeout_parse(buf, &u, err, sizeof(err));
+		if (rc != 0 || u != t)
+			break;
+	}
+	ck_assert_msg(rc == 0 && u == t, "%lld us printed as '%s', read "
+	    "back as %lld us (%s)", (long long)t, buf, (long long)u, err);
+}
+END_TEST
+
 START_TEST(test_tv)
 {
 	static const struct {
@@ -176,6 +204,7 @@ timeout_suite(void)
 	tc = tcase_create("format");
 	tcase_add_loop_test(tc, test_format, 0, NELEM(formats));
 	tcase_add_loop_test(tc, test_round_trip, 0, NELEM(good));
+	tcase_add_test(tc, test_round_trip_all);
 	tcase_add_test(tc, test_tv);
 	suite_add_tcase(s, tc);
 	return s;
