@@ -1,0 +1,48 @@
+/* bench_report.h: what upcase bench prints: the progress line while it
+ * runs, the summary (text or JSON) and the exit status it implies. */
+#ifndef BENCH_REPORT_H
+#define BENCH_REPORT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "bench_opts.h"
+#include "bench_worker.h"
+#include "hist.h"
+#include "verify.h"
+
+struct bench_result {
+	const struct bench_opts	*opts;
+	int			 threads;	/* started */
+	uint64_t		 ctr[BENCH_CTR__COUNT];	/* summed */
+	double			 duration_s;
+	const struct hist	*hist;		/* nanoseconds */
+	int			 mismatch_conn;	/* -1: none */
+	struct verify_mismatch	 mismatch;
+	int			 interrupted;	/* stopped by a signal */
+};
+
+struct bench_progress {
+	double		elapsed_s;
+	double		msgs_per_sec;	/* over the last interval */
+	double		bytes_per_sec;
+	double		conns_per_sec;
+	uint64_t	open;
+	uint64_t	p99_ns;		/* so far */
+	uint64_t	errors;
+};
+
+/* A wrong byte or bytes nobody asked for: 5; else a failed connect, a
+ * reset, a close or a short reply: 3; else reply timeouts: 4; else 0. */
+int	bench_report_status(const struct bench_result *r);
+
+uint64_t bench_report_errors(const uint64_t ctr[BENCH_CTR__COUNT]);
+
+void	bench_report_text(FILE *fp, const struct bench_result *r);
+void	bench_report_json(FILE *fp, const struct bench_result *r);
+
+/* One line; on a terminal it overwrites the previous one. */
+void	bench_report_progress(FILE *fp, int tty, const struct bench_opts *o,
+	    const struct bench_progress *p);
+
+#endif

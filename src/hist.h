@@ -1,0 +1,38 @@
+/* hist.h: a log-linear latency histogram (HdrHistogram-style): constant
+ * memory, O(1) recording, percentiles within 0.4% of the true value. */
+#ifndef HIST_H
+#define HIST_H
+
+#include <stdint.h>
+
+/*
+ * Values below 256 get a bucket each; above, every power of two is split
+ * into 128 equal buckets, so a bucket is never wider than 1/128 of its
+ * lower bound and its midpoint is within 1/256 of any value in it.
+ * Values above HIST_MAX are counted in the top bucket (min and max stay
+ * exact).  The unit is the caller's; bench records nanoseconds, and
+ * HIST_MAX is then about 4.9 hours.
+ */
+#define HIST_MAX	((UINT64_C(1) << 44) - 1)
+
+struct hist;
+
+struct hist *hist_new(void);
+void	hist_free(struct hist *h);
+void	hist_reset(struct hist *h);
+
+void	hist_record(struct hist *h, uint64_t v);
+/* dst += src: same as if dst had recorded every value src did. */
+void	hist_merge(struct hist *dst, const struct hist *src);
+
+uint64_t hist_count(const struct hist *h);
+uint64_t hist_min(const struct hist *h);	/* 0 when empty */
+uint64_t hist_max(const struct hist *h);	/* 0 when empty */
+double	hist_mean(const struct hist *h);	/* 0 when empty */
+
+/* The value at percentile p (0..100): the smallest recorded value such
+ * that at least p% of the values are <= it, up to the bucket's precision;
+ * p 0 is the minimum and p 100 the exact maximum.  0 when empty. */
+uint64_t hist_percentile(const struct hist *h, double p);
+
+#endif

@@ -1,0 +1,383 @@
+#!/usr/bin/env python3
+"""Integration: upcase bench against the real upcased (sane numbers, no
+errors) and against tests/wrong_server.py (every kind of wrong server is
+caught, counted and turned into a non-zero exit, within -d + -t)."""
+import json
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from itlib import Daemon, SLOW, TestFailure, UPCASE, expect, run_tests
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WRONG = os.path.join(HERE, "wrong_server.py")
+KINDS = ("connect", "mismatch", "short", "extra", "reset", "close",
+         "timeout", "io")
+
+
+def bench(args, timeout=60):
+    """Run upcase bench; return (status, stdout, stderr, seconds taken)."""
+    cmd = [UPCASE, "bench"] + list(args)
+    start = time.monotonic()
+    try:
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=timeout * SLOW)
+    except subprocess.TimeoutExpired:
+        raise TestFailure("%s did not exit within %.0f s" % (cmd, timeout * SLOW))
+    return (p.returncode, p.stdout.decode(), p.stderr.decode(),
+            time.monotonic() - start)
+
+
+def bench_json(args, timeout=60):
+    rc, out, err, took = bench(["--json", "-q"] + list(args), timeout)
+    try:
+        j = json.loads(out)
+    except ValueError:
+        raise TestFailure("bench %s: stdout is not one JSON object (status "
+                          "%d):\n%s\nstderr:\n%s" % (args, rc, out, err))
+    expect(j["exit_status"] == rc, "exit_status in the JSON", rc,
+           j["exit_status"])
+    return rc, j, err, took
+
+
+def expect_clean(j, err, what):
+    expect(j["errors"] == 0 and j["mismatches"] == 0 and j["timeouts"] == 0,
+           "%s: no errors (stderr: %s)" % (what, err.strip()), 0,
+           j["errors_by_kind"])
+    for k in KINDS:
+        expect(j["errors_by_kind"][k] == 0, "%s: no %s errors" % (what, k),
+               0, j["errors_by_kind"][k])
+    expect(j["first_mismatch"] is None, "%s: no mismatch" % what, None,
+           j["first_mismatch"])
+
+
+def expect_latency_sane(j, what, limit_us):
+    lat = j["latency_us"]
+    order = [lat["min"], lat["p50"], lat["p90"], lat["p99"], lat["p999"],
+             lat["max"]]
+    expect(lat["count"] > 0 and order[0] > 0, "%s: latencies measured" % what,
+           "count > 0, min > 0", lat)
+    expect(order == sorted(order), "%s: min <= p50 <= ... <= max" % what,
+           sorted(order), order)
+    expect(lat["max"] < limit_us, "%s: max latency below %d us" % (what, limit_us),
+           limit_us, lat["max"])
+
+
+def daemon_stats(d):
+    """Ask upcased for its counters (SIGUSR1) and parse the stats line."""
+    d.signal(signal.SIGUSR1)
+    m = d.wait_log(r" stats (conns_now=.*)$")
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(1))}
+
+
+class WrongServer:
+    """tests/wrong_server.py in one of its modes, on a free port."""
+
+    def __init__(self, mode):
+        self.proc = subprocess.Popen([sys.executable, WRONG, mode],
+                                     stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE)
+        ready, _, _ = select.select([self.proc.stdout], [], [], 10 * SLOW)
+        line = self.proc.stdout.readline().decode() if ready else ""
+        m = re.match(r"listening on (\S+)", line)
+        if not m:
+            self.proc.kill()
+            self.proc.wait()
+            raise TestFailure("wrong_server %s did not start: %r" % (mode, line))
+        self.addr = m.group(1)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.kill()
+        self.proc.wait()
+        self.proc.stdout.close()
+
+
+def test_json_against_upcased():
+    with Daemon("--threads", "2") as d:
+        rc, j, err, took = bench_json(["-d", "2", "-c", "20", "-s", "100",
+                                       "-T", "2", d.addr])
+        expect(rc == 0, "bench status (stderr: %s)" % err.strip(), 0, rc)
+        expect_clean(j, err, "bench against upcased")
+        expect(j["mode"] == "closed" and j["target"] == d.addr,
+               "mode and target", ("closed", d.addr), (j["mode"], j["target"]))
+        expect(j["connections"] == 20 and j["connections_failed"] == 0,
+               "20 connections established", 20, j["connections"])
+        expect(j["messages"] > 1000, "more than 1000 exchanges in 2 s",
+               "> 1000", j["messages"])
+        expect(j["bytes"] == j["messages"] * 100, "bytes = messages x size",
+               j["messages"] * 100, j["bytes"])
+        expect(2.0 <= j["duration_s"] < 2.0 + 5, "duration_s within -d .. -d + -t",
+               "2 .. 7", j["duration_s"])
+        rate = j["messages"] / j["duration_s"]
+        expect(abs(j["msgs_per_sec"] - rate) <= rate * 1e-3,
+               "msgs_per_sec = messages / duration_s", rate, j["msgs_per_sec"])
+        expect(abs(j["bytes_per_sec"] - 100 * rate) <= 100 * rate * 1e-3,
+               "bytes_per_sec = bytes / duration_s", 100 * rate,
+               j["bytes_per_sec"])
+        expect_latency_sane(j, "closed loop", 5e6)
+        # The server saw exactly the bytes bench says it exchanged.
+        st = daemon_stats(d)
+        expect(st["bytes_in"] == j["bytes"] and st["bytes_out"] == j["bytes"],
+               "upcased's byte counters match bench's", j["bytes"],
+               (st["bytes_in"], st["bytes_out"]))
+        expect(st["conns_total"] == 20, "upcased saw 20 connections", 20,
+               st["conns_total"])
+        d.stop()
+
+
+def test_total_messages_pipelined():
+    with Daemon() as d:
+        rc, j, err, took = bench_json(["-n", "3000", "-c", "8", "--pipeline",
+                                       "4", "-s", "1000", d.addr])
+        expect(rc == 0, "bench -n status (stderr: %s)" % err.strip(), 0, rc)
+        expect_clean(j, err, "bench -n")
+        expect(j["messages"] == 3000 and j["bytes"] == 3000 * 1000,
+               "exactly -n messages", 3000, (j["messages"], j["bytes"]))
+        expect(j["pipeline"] == 4 and j["size"] == 1000, "pipeline and size",
+               (4, 1000), (j["pipeline"], j["size"]))
+        d.stop()
+
+
+def test_unix_socket():
+    path = "/tmp/upcase-it-bench-%d.sock" % os.getpid()
+    with Daemon(listen=("unix:" + path,)) as d:
+        rc, j, err, took = bench_json(["-n", "2000", "-c", "4", d.addr])
+        expect(rc == 0, "bench over a unix socket (stderr: %s)" % err.strip(),
+               0, rc)
+        expect_clean(j, err, "unix socket")
+        expect(j["messages"] == 2000, "2000 exchanges", 2000, j["messages"])
+        d.stop()
+
+
+def test_wrong_byte_counted():
+    with WrongServer("lower") as w:
+        rc, j, err, took = bench_json(["-d", "1", "-c", "4", "-t", "2", w.addr])
+        expect(rc == 5, "status for wrong replies", 5, rc)
+        expect(j["mismatches"] > 0 and j["errors"] >= j["mismatches"],
+               "mismatches counted", "> 0", (j["mismatches"], j["errors"]))
+        m = j["first_mismatch"]
+        expect(m is not None, "first_mismatch reported", "an object", m)
+        # The server left a lowercase letter: got is want + 0x20.
+        expect(65 <= m["want"] <= 90 and m["got"] == m["want"] + 32,
+               "the wrong byte is a letter left lowercase", "want A-Z, got a-z",
+               m)
+        expect(m["offset"] == m["reply"] * j["size"] + m["byte"],
+               "offset = reply x size + byte", m["reply"] * j["size"] + m["byte"],
+               m["offset"])
+        expect("mismatch" in err and "got 0x%02x" % m["got"] in err,
+               "the first mismatch is told on stderr", "a line", err)
+        expect(took < 1 + 2 + 5 * SLOW, "done within -d + -t", "< 8 s", took)
+
+
+def test_hangup_counted_without_hanging():
+    with WrongServer("hangup") as w:
+        rc, j, err, took = bench_json(["-d", "2", "-t", "2", "-c", "4", w.addr])
+        expect(rc == 3, "status when the server hangs up", 3, rc)
+        expect(j["errors"] > 0 and j["errors_by_kind"]["close"] > 0,
+               "closes counted", "> 0", j["errors_by_kind"])
+        expect(took < 2 + 2 + 3 * SLOW, "exits within -d + -t", "< 7 s", took)
+
+
+def test_stall_times_out_within_d_plus_t():
+    with WrongServer("stall") as w:
+        rc, j, err, took = bench_json(["-d", "1", "-t", "1", "-c", "4", w.addr])
+        expect(rc == 4, "status when replies never come", 4, rc)
+        expect(j["timeouts"] == 4, "one timeout per connection", 4, j["timeouts"])
+        expect(j["messages"] == 0, "no replies", 0, j["messages"])
+        expect(took < 1 + 1 + 2 * SLOW, "exits within -d + -t", "< 4 s", took)
+
+
+def test_short_and_extra_replies():
+    for mode, status in (("short", 3), ("extra", 5)):
+        with WrongServer(mode) as w:
+            rc, j, err, took = bench_json(["-d", "1", "-c", "2", w.addr])
+            expect(rc == status, "status for %s replies" % mode, status, rc)
+            expect(j["errors_by_kind"][mode] > 0, "%s replies counted" % mode,
+                   "> 0", j["errors_by_kind"])
+
+
+def test_connection_refused():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    addr = "127.0.0.1:%d" % s.getsockname()[1]
+    s.close()       # nothing listens there now
+    rc, j, err, took = bench_json(["-d", "5", "-c", "3", addr])
+    expect(rc == 3, "status when nothing listens", 3, rc)
+    expect(j["connections"] == 0 and j["connections_failed"] == 3,
+           "3 failed connections", 3, j["connections_failed"])
+    expect(took < 4 * SLOW, "gives up at once, not after -d", "< 4 s", took)
+
+
+def test_churn():
+    with Daemon() as d:
+        rc, j, err, took = bench_json(["--churn", "-d", "2", "-c", "8", d.addr])
+        expect(rc == 0, "churn status (stderr: %s)" % err.strip(), 0, rc)
+        expect_clean(j, err, "churn")
+        expect(j["mode"] == "churn", "mode", "churn", j["mode"])
+        expect(j["connections"] > 200, "more than 200 connections in 2 s",
+               "> 200", j["connections"])
+        # One exchange per connection; those cut by the deadline never
+        # connected or were let finish.
+        expect(j["connections"] - 8 <= j["messages"] <= j["connections"],
+               "one message per connection", j["connections"], j["messages"])
+        cps = j["connections"] / j["duration_s"]
+        expect(abs(j["conns_per_sec"] - cps) <= cps * 1e-3, "conns_per_sec",
+               cps, j["conns_per_sec"])
+        expect_latency_sane(j, "churn", 5e6)
+        st = daemon_stats(d)
+        # A connect cut by the deadline may have reached upcased.
+        expect(j["connections"] <= st["conns_total"] <= j["connections"] + 8,
+               "upcased saw every connection", j["connections"],
+               st["conns_total"])
+        d.stop()
+
+
+def test_rate_holds():
+    with Daemon() as d:
+        rc, j, err, took = bench_json(["--rate", "2000", "-d", "3", "-c", "20",
+                                       d.addr])
+        expect(rc == 0, "rate status (stderr: %s)" % err.strip(), 0, rc)
+        expect_clean(j, err, "--rate")
+        expect(abs(j["msgs_per_sec"] - 2000) <= 200,
+               "--rate 2000 holds within 10%", 2000, j["msgs_per_sec"])
+        expect(abs(j["messages"] - 6000) <= 600, "about 6000 messages in 3 s",
+               6000, j["messages"])
+        expect_latency_sane(j, "--rate", 5e6)
+        d.stop()
+
+
+def test_rate_counts_a_stall_from_the_schedule():
+    # The server freezes for 1 s.  A closed loop would record one slow
+    # reply per connection; the open loop records every message that was
+    # due during the stall with the time it waited, so the tail shows it.
+    with WrongServer("pause") as w:
+        rc, j, err, took = bench_json(["--rate", "200", "-d", "2.5", "-c", "2",
+                                       "-t", "5", w.addr])
+        expect(rc == 0, "status (stderr: %s)" % err.strip(), 0, rc)
+        expect_clean(j, err, "--rate against a pausing server")
+        lat = j["latency_us"]
+        expect(lat["max"] >= 800e3, "the 1 s stall is in max", ">= 800 ms",
+               lat["max"])
+        expect(lat["p90"] >= 200e3, "the stall is in p90, not one sample",
+               ">= 200 ms", lat)
+        expect(abs(j["messages"] - 500) <= 75, "the schedule is kept",
+               500, j["messages"])
+
+
+def test_idle_holds_connections():
+    with Daemon() as d:
+        p = subprocess.Popen([UPCASE, "bench", "--json", "-q", "--idle", "200",
+                              "-d", "3", d.addr], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            # While bench holds them, upcased counts 200 open connections.
+            deadline = time.monotonic() + 10 * SLOW
+            now = 0
+            while time.monotonic() < deadline and p.poll() is None:
+                now = daemon_stats(d)["conns_now"]
+                if now == 200:
+                    break
+                time.sleep(0.1)
+            expect(now == 200, "upcased sees 200 open connections", 200, now)
+            out, err = p.communicate(timeout=20 * SLOW)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+        j = json.loads(out)
+        expect(p.returncode == 0, "idle status (stderr: %s)" % err.decode().strip(),
+               0, p.returncode)
+        expect(j["mode"] == "idle" and j["connections"] == 200 and
+               j["connections_held"] == 200,
+               "200 established and held", 200,
+               (j["connections"], j["connections_held"]))
+        expect(j["messages"] == 0 and j["errors"] == 0, "nothing sent, no errors",
+               0, (j["messages"], j["errors"]))
+        d.stop()
+
+
+def test_sources_spread():
+    # --sources N is what --idle does by itself past ~25000 connections.
+    with Daemon("-v") as d:
+        rc, j, err, took = bench_json(["--idle", "12", "--sources", "4",
+                                       "-d", "0.5", d.addr])
+        expect(rc == 0, "status (stderr: %s)" % err.strip(), 0, rc)
+        expect(j["connections"] == 12, "12 established", 12, j["connections"])
+        peers = set()
+        for _ in range(12):
+            m = d.wait_log(r" debug open (127\.0\.0\.\d+):\d+$")
+            peers.add(m.group(1))
+        expect(peers == {"127.0.0.%d" % i for i in (1, 2, 3, 4)},
+               "connections come from 127.0.0.1-4",
+               ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"],
+               sorted(peers))
+        d.stop()
+
+
+def test_progress_and_sigint():
+    with Daemon() as d:
+        p = subprocess.Popen([UPCASE, "bench", "-d", "30", "-c", "4", d.addr],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        try:
+            ready, _, _ = select.select([p.stderr], [], [], 10 * SLOW)
+            line = p.stderr.readline().decode() if ready else ""
+            # Not a terminal: plain lines, one a second.
+            expect(re.match(r"\s*\d+\.\ds  msgs/s \d+  MB/s [\d.]+  p99 \S+  "
+                            r"errors 0\n$", line), "a progress line",
+                   "1.0s  msgs/s N  MB/s X  p99 T  errors 0", line)
+            start = time.monotonic()
+            p.send_signal(signal.SIGINT)
+            out, err = p.communicate(timeout=10 * SLOW)
+            took = time.monotonic() - start
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+        out = out.decode()
+        expect(p.returncode == 0, "status after SIGINT", 0, p.returncode)
+        expect("(interrupted)" in out and re.search(r"latency .*p99\.9", out),
+               "the summary after SIGINT", "a text summary", out)
+        expect(took < 5 * SLOW, "stops promptly on SIGINT", "< 5 s", took)
+        d.stop()
+
+
+def test_usage():
+    rc, out, err, _ = bench(["-c", "0"])
+    expect(rc == 2 and err.startswith("upcase bench: -c:"),
+           "bad -c: status 2 and a message naming -c", (2, "upcase bench: -c: ..."),
+           (rc, err))
+    rc, out, err, _ = bench(["--bogus"])
+    expect(rc == 2 and "--bogus" in err, "unknown option", 2, (rc, err))
+    rc, out, err, _ = bench(["-h"])
+    expect(rc == 0 and "--rate" in out and "--churn" in out, "bench -h", 0,
+           (rc, out[:200]))
+
+
+if __name__ == "__main__":
+    run_tests([
+        test_usage,
+        test_json_against_upcased,
+        test_total_messages_pipelined,
+        test_unix_socket,
+        test_wrong_byte_counted,
+        test_hangup_counted_without_hanging,
+        test_stall_times_out_within_d_plus_t,
+        test_short_and_extra_replies,
+        test_connection_refused,
+        test_churn,
+        test_rate_holds,
+        test_rate_counts_a_stall_from_the_schedule,
+        test_idle_holds_connections,
+        test_sources_spread,
+        test_progress_and_sigint,
+    ])
