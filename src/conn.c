@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -106,13 +107,109 @@ move_upper(struct evbuffer *out, struct evbuffer *in, size_t n)
 	return evbuffer_commit_space(out, &dst, 1);
 }
 
-/* The write callback runs only while we wait for the output to drain:
- * to resume reading, or to close once everything is out. */
+static int	conn_drained(struct conn *);
+
+/* reply_now()'s stack buffer: a whole read at chunk sizes up to this. */
+#define SCRATCH		16384
+/* libevent 2.1 reads at most this much per wake-up (EVBUFFER_MAX_READ in
+ * buffer.c), whatever bufferevent_set_max_single_read() says. */
+#define LIBEVENT_MAX_READ	4096
+
+/* A socket error on our own read or write, classified as libevent would. */
 static void
-want_drain(struct conn *c, size_t lowmark)
+conn_sock_error(struct conn *c, int err)
 {
-	bufferevent_setwatermark(c->bev, EV_WRITE, lowmark, 0);
-	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	if (err != ECONNRESET && err != EPIPE && c->peer != NULL)
+		log_debug("%s: %s", c->peer, strerror(err));
+	conn_close(c, err == ECONNRESET || err == EPIPE ? CLOSE_RESET :
+	    CLOSE_ERROR);
+}
+
+/* Write buf[0..m) now if nothing is queued before it; queue the rest. */
+static int
+send_or_queue(struct conn *c, evutil_socket_t fd, const unsigned char *buf,
+    size_t m)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	ssize_t w = 0;
+
+	if (evbuffer_get_length(out) == 0 && (w = write(fd, buf, m)) < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			conn_sock_error(c, errno);
+			return -1;
+		}
+		w = 0;
+	}
+	if ((size_t)w < m && evbuffer_add(out, buf + w, m - w) != 0) {
+		log_warn("out of memory for a reply: closing");
+		conn_close(c, CLOSE_ERROR);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The common case, nothing queued: answer straight from the stack.  A
+ * socket bufferevent with EV_WRITE enabled arms its write event whenever
+ * bytes are added to the output and disarms it once they are out: two
+ * epoll_ctl calls per reply, plus an output chain allocated and freed.  So
+ * EV_WRITE stays off while the output is empty; the input is copied out
+ * (and drained) to the stack, uppercased in place and written at once, and
+ * only what the kernel does not take goes to the output, with EV_WRITE
+ * (and so the write timeout) enabled for it.  Returns -1 if c is gone or
+ * no longer serving.
+ */
+static int
+reply_now(struct conn *c, struct evbuffer *in, size_t n)
+{
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	unsigned char buf[SCRATCH];
+	size_t first = n;
+
+	while (n > 0) {
+		size_t m = n < sizeof(buf) ? n : sizeof(buf);
+
+		if (evbuffer_remove(in, buf, m) != (int)m) {
+			log_warn("cannot take %zu input bytes: closing", m);
+			conn_close(c, CLOSE_ERROR);
+			return -1;
+		}
+		n -= m;
+		/* libevent's read hit its 4096-byte cap and chunk_size allows
+		 * more: take the rest of the chunk with one read of our own,
+		 * so that a fast stream costs one wake-up and one write per
+		 * chunk, not per 4 KiB.  EOF is left for libevent's next read
+		 * to report. */
+		if (first == LIBEVENT_MAX_READ && c->env->chunk_size > first) {
+			size_t want = c->env->chunk_size - first;
+			ssize_t r;
+
+			if (want > sizeof(buf) - m)
+				want = sizeof(buf) - m;
+			r = read(fd, buf + m, want);
+			if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+			    errno != EINTR) {
+				conn_sock_error(c, errno);
+				return -1;
+			}
+			if (r > 0) {
+				c->bytes_in += (size_t)r;
+				c->bytes_out += (size_t)r;
+				stats_add(c->env->stats, ST_BYTES_IN, (size_t)r);
+				stats_add(c->env->stats, ST_BYTES_OUT, (size_t)r);
+				m += (size_t)r;
+			}
+		}
+		upper_copy(buf, buf, m);
+		if (send_or_queue(c, fd, buf, m) != 0)
+			return -1;
+	}
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0 &&
+	    bufferevent_enable(c->bev, EV_WRITE) != 0) {
+		conn_close(c, CLOSE_ERROR);
+		return -1;
+	}
+	return 0;
 }
 
 static void
@@ -129,15 +226,20 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		evbuffer_drain(in, n);
 		return;
 	}
-	if (move_upper(out, in, n) != 0) {
-		log_warn("out of memory for a %zu-byte reply: closing", n);
-		conn_close(c, CLOSE_ERROR);
-		return;
-	}
 	c->bytes_in += n;
 	c->bytes_out += n;
 	stats_add(c->env->stats, ST_BYTES_IN, n);
 	stats_add(c->env->stats, ST_BYTES_OUT, n);
+	if (evbuffer_get_length(out) == 0) {
+		if (reply_now(c, in, n) != 0)
+			return;
+	} else if (move_upper(out, in, n) != 0 ||
+	    (!(bufferevent_get_enabled(bev) & EV_WRITE) &&
+	    bufferevent_enable(bev, EV_WRITE) != 0)) {
+		log_warn("out of memory for a %zu-byte reply: closing", n);
+		conn_close(c, CLOSE_ERROR);
+		return;
+	}
 
 	/* Backpressure (libevent's le-proxy pattern): a client that does not
 	 * read its replies stops being read, so it cannot grow our memory
@@ -147,7 +249,8 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	if (pending >= c->env->max_pending && !c->paused) {
 		c->paused = 1;
 		bufferevent_disable(bev, EV_READ);
-		want_drain(c, c->draining ? 0 : c->env->max_pending / 2);
+		/* conn_write_cb() resumes reading at half the bound. */
+		bufferevent_setwatermark(bev, EV_WRITE, c->env->max_pending / 2, 0);
 	}
 }
 
@@ -164,12 +267,12 @@ has_unread(struct conn *c)
 }
 
 /*
- * Shutdown drain is done but the client may still be sending.  Closing now
- * with unread input would make the kernel send a reset, and a reset can
- * destroy replies still unread in the client's receive buffer.  So send
- * FIN after the last reply and read-and-discard until the client closes
- * (bounded by the idle timeout and the shutdown deadline), as nginx's
- * lingering close does.
+ * Shutdown drain is done: nothing pending and the client quiet for
+ * DRAIN_QUIET.  Closing with unread input would make the kernel send a
+ * reset, and a reset can destroy replies still unread in the client's
+ * receive buffer.  So send FIN after the last reply and read-and-discard
+ * until the client closes or stays quiet (bounded by the shutdown
+ * deadline too), as nginx's lingering close does.
  */
 static void
 conn_linger(struct conn *c)
@@ -184,20 +287,34 @@ conn_linger(struct conn *c)
 	bufferevent_setcb(c->bev, conn_read_cb, NULL, conn_event_cb, c);
 }
 
+/* The output is empty: EV_WRITE off until the next reply that the kernel
+ * does not take at once; close if that was the last one.  Returns -1 if c
+ * is gone or no longer serving. */
+static int
+conn_drained(struct conn *c)
+{
+	if ((bufferevent_get_enabled(c->bev) & EV_WRITE) &&
+	    bufferevent_disable(c->bev, EV_WRITE) != 0) {
+		conn_close(c, CLOSE_ERROR);
+		return -1;
+	}
+	if (c->eof) {
+		conn_close(c, CLOSE_EOF);
+		return -1;
+	}
+	return 0;
+}
+
+/* Runs after libevent wrote part of the output, when what is left is at or
+ * below the write low-watermark (0, or max_pending / 2 while paused). */
 static void
 conn_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 	size_t pending = evbuffer_get_length(bufferevent_get_output(bev));
 
-	if (pending == 0 && c->eof) {
-		conn_close(c, CLOSE_EOF);
+	if (pending == 0 && conn_drained(c) != 0)
 		return;
-	}
-	if (pending == 0 && c->draining && !has_unread(c)) {
-		conn_linger(c);
-		return;
-	}
 	if (c->paused) {
 		c->paused = 0;
 		if (bufferevent_enable(bev, EV_READ) != 0) {
@@ -206,9 +323,6 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 		}
 	}
 	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-	/* Back to the fast path: no write callback per reply. */
-	if (!c->eof && !c->draining)
-		bufferevent_setcb(bev, conn_read_cb, NULL, conn_event_cb, c);
 }
 
 static void
@@ -231,7 +345,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 			return;
 		}
 		c->paused = 0;
-		want_drain(c, 0);
+		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
 		return;
 	}
 	if (what & BEV_EVENT_ERROR) {
@@ -256,7 +370,10 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		 * not idle.  Keep reading; the write timeout governs. */
 		if (pending > 0 && bufferevent_enable(bev, EV_READ) == 0)
 			return;
-		conn_close(c, CLOSE_IDLE);
+		if (c->draining)
+			conn_linger(c);
+		else
+			conn_close(c, CLOSE_IDLE);
 	}
 }
 
@@ -290,8 +407,11 @@ conn_new(struct conn_env *env, evutil_socket_t fd)
 	if (bufferevent_set_max_single_read(c->bev, env->chunk_size) != 0 ||
 	    bufferevent_set_timeouts(c->bev, env->idle_tv, env->write_tv) != 0)
 		goto fail_bev;
-	bufferevent_setcb(c->bev, conn_read_cb, NULL, conn_event_cb, c);
-	if (bufferevent_enable(c->bev, EV_READ) != 0)
+	/* EV_WRITE (on by default) only while replies are pending: see
+	 * reply_now(). */
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	if (bufferevent_disable(c->bev, EV_WRITE) != 0 ||
+	    bufferevent_enable(c->bev, EV_READ) != 0)
 		goto fail_bev;
 	if (log_get_level() >= LOG_DEBUG) {
 		c->peer = peer_name(fd);
@@ -316,6 +436,9 @@ rejected:
 	return NULL;
 }
 
+/* How long a draining connection must be quiet before it is closed. */
+static const struct timeval drain_quiet = { 0, 500000 };
+
 static void
 conn_shutdown(struct conn *c)
 {
@@ -326,9 +449,16 @@ conn_shutdown(struct conn *c)
 		conn_close(c, CLOSE_SHUTDOWN);
 		return;
 	}
-	/* Answer what the client already sent, then close when drained. */
-	if (!c->paused)
-		want_drain(c, 0);
+	/*
+	 * Keep answering, also what is still on its way: a client mid-upload
+	 * can leave nothing unread for a moment while its next segment waits
+	 * for our window update.  Once it has sent nothing for DRAIN_QUIET
+	 * and every reply is out, the read timeout ends the drain
+	 * (conn_event_cb -> conn_linger); a half-close ends it sooner.
+	 */
+	if (bufferevent_set_timeouts(c->bev, &drain_quiet,
+	    c->env->write_tv) != 0)
+		conn_close(c, CLOSE_SHUTDOWN);
 }
 
 void
