@@ -12,6 +12,7 @@ import threading
 import time
 
 from itlib import (Daemon, UPCASED, WRAPPER, bupper, connect, expect,
+                   flood_until_stalled,
                    recv_exactly, recv_until_eof, run_tests, SLOW)
 
 
@@ -199,12 +200,7 @@ def test_shutdown_timeout_bounds_the_wait():
     with Daemon("--shutdown-timeout", "0.5", "--max-pending", "4096") as d:
         stuck = connect(d.addr)
         stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        stuck.setblocking(False)
-        try:
-            for _ in range(200):
-                stuck.send(b"y" * 65536)
-        except BlockingIOError:
-            pass
+        flood_until_stalled(stuck)
         start = time.monotonic()
         d.signal(signal.SIGTERM)
         rc = d.wait(30)
@@ -221,12 +217,7 @@ def test_second_signal_exits_at_once():
     with Daemon("--shutdown-timeout", "none", "--max-pending", "4096") as d:
         stuck = connect(d.addr)
         stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        stuck.setblocking(False)
-        try:
-            for _ in range(200):
-                stuck.send(b"z" * 65536)
-        except BlockingIOError:
-            pass
+        flood_until_stalled(stuck)
         d.signal(signal.SIGINT)
         d.wait_log(r"SIGINT: shutting down")
         d.signal(signal.SIGINT)

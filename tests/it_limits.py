@@ -6,7 +6,8 @@ import socket
 import time
 
 from itlib import (Daemon, connect, expect, recv_exactly, recv_until_eof,
-                   run_tests, RSS_MEANINGFUL, SLOW, WRAPPER)
+                   run_tests, flood_until_stalled, RSS_MEANINGFUL, SLOW,
+                   WRAPPER)
 
 
 def hello(addr, timeout=10):
@@ -89,19 +90,7 @@ def test_reader_that_never_reads_is_bounded():
     with Daemon("--threads", "1", "--shutdown-timeout", "1") as d:
         base_rss = d.rss_kib()
         hog = connect(d.addr)
-        hog.setblocking(False)
-        sent, stalled_since = 0, None
-        chunk = b"flood" * 13107
-        deadline = time.monotonic() + 30 * SLOW
-        while time.monotonic() < deadline:
-            try:
-                sent += hog.send(chunk)
-                stalled_since = None
-            except BlockingIOError:
-                stalled_since = stalled_since or time.monotonic()
-                if time.monotonic() - stalled_since > 0.5:
-                    break
-                time.sleep(0.01)
+        sent = flood_until_stalled(hog)
         grew = d.rss_kib() - base_rss
         expect(sent > 1024 * 1024, "hog pushed megabytes", "> 1 MiB", sent)
         expect(grew < 2048 or not RSS_MEANINGFUL, "server RSS growth with a non-reading client",

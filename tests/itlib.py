@@ -109,6 +109,27 @@ def recv_until_eof(s, timeout=10):
         buf += chunk
 
 
+def flood_until_stalled(s, chunk=b"flood" * 13107, quiet=0.5, limit=30):
+    """Send without reading until sending has been blocked for `quiet`
+    seconds: then every kernel buffer on the way is full and the server
+    has stopped reading this client (its replies are pending).  Returns
+    the bytes sent."""
+    s.setblocking(False)
+    sent, stalled_since = 0, None
+    deadline = time.monotonic() + limit * SLOW
+    while time.monotonic() < deadline:
+        try:
+            sent += s.send(chunk)
+            stalled_since = None
+        except BlockingIOError:
+            stalled_since = stalled_since or time.monotonic()
+            if time.monotonic() - stalled_since > quiet:
+                return sent
+            time.sleep(0.01)
+    raise TestFailure("sending never stalled: the server kept reading "
+                      "a client that does not read (%d bytes sent)" % sent)
+
+
 class Daemon:
     """The real upcased on port 0; addrs are the 'listening on' addresses."""
 
