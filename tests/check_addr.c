@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "check_main.h"
 
 #define ERRLEN	256
 #define V4_OR_V6	-1	/* a resolved name may come back as either */
@@ -399,11 +400,5 @@ addr_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(addr_suite());
-	int failures;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failures = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failures ? 1 : 0;
+	return check_run(addr_suite());
 }

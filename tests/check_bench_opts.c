@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "bench_opts.h"
+#include "check_main.h"
 
 #define MAXARGS	16
 
@@ -249,11 +250,5 @@ bench_opts_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(bench_opts_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(bench_opts_suite());
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "client.h"
+#include "check_main.h"
 
 #define ERRLEN	512
 #define MAXARGS	8
@@ -204,11 +205,5 @@ client_opts_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(client_opts_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(client_opts_suite());
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "hist.h"
+#include "check_main.h"
 
 #define N	100000
 
@@ -274,11 +275,5 @@ hist_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(hist_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(hist_suite());
 }

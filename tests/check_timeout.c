@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "timeout.h"
+#include "check_main.h"
 
 #define ERRLEN	256
 
@@ -213,11 +214,5 @@ timeout_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(timeout_suite());
-	int failures;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failures = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failures ? 1 : 0;
+	return check_run(timeout_suite());
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "upper.h"
+#include "check_main.h"
 
 #define MAX_SPAN	300
 #define MAX_OFFSET	16
@@ -221,11 +222,5 @@ upper_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(upper_suite());
-	int failures;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failures = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failures ? 1 : 0;
+	return check_run(upper_suite());
 }

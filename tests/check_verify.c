@@ -6,6 +6,7 @@
 
 #include "upper.h"
 #include "verify.h"
+#include "check_main.h"
 
 #define SIZE	64
 #define MSGS	10
@@ -319,11 +320,5 @@ verify_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(verify_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(verify_suite());
 }
