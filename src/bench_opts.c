@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #include "bench_opts.h"
+#include "timeout.h"
 
-#define YEAR_S		31536000.0
 
 enum {
 	OPT_PIPELINE = 256,
@@ -78,6 +78,22 @@ static const struct option longopts[] = {
 };
 static const char shortopts[] = "c:d:n:s:t:T:qh";
 
+/* The power of a k, m or g suffix (1, 2, 3); 0 for any other byte. */
+static int
+suffix_power(char c)
+{
+	switch (c) {
+	case 'k': case 'K':
+		return 1;
+	case 'm': case 'M':
+		return 2;
+	case 'g': case 'G':
+		return 3;
+	default:
+		return 0;
+	}
+}
+
 /* A whole number in lo..hi; 'mult' is what k, m, g multiply by (0: no
  * suffix allowed). */
 static int
@@ -95,20 +111,11 @@ parse_uint(const char *opt, const char *s, uint64_t lo, uint64_t hi,
 	if (end == s || errno == ERANGE)
 		goto bad;
 	if (*end != '\0' && mult != 0 && end[1] == '\0') {
-		switch (*end) {
-		case 'k': case 'K':
-			scale = mult;
-			break;
-		case 'm': case 'M':
-			scale = mult * mult;
-			break;
-		case 'g': case 'G':
-			scale = mult * mult * mult;
-			break;
-		default:
+		int power = suffix_power(*end++);
+		if (power == 0)
 			goto bad;
-		}
-		end++;
+		while (power-- > 0)
+			scale *= mult;
 	}
 	if (*end != '\0')
 		goto bad;
@@ -153,20 +160,11 @@ parse_positive(const char *opt, const char *s, double hi, double *out,
 	if (end == s || errno == ERANGE)
 		goto bad;
 	if (*end != '\0' && end[1] == '\0') {
-		switch (*end) {
-		case 'k': case 'K':
-			scale = 1e3;
-			break;
-		case 'm': case 'M':
-			scale = 1e6;
-			break;
-		case 'g': case 'G':
-			scale = 1e9;
-			break;
-		default:
+		int power = suffix_power(*end++);
+		if (power == 0)
 			goto bad;
-		}
-		end++;
+		while (power-- > 0)
+			scale *= 1e3;
 	}
 	if (*end != '\0')
 		goto bad;
@@ -183,33 +181,22 @@ bad:
 	return -1;
 }
 
-/* Seconds with a fraction, more than 0 and at most a year. */
+/* Seconds with a fraction as everywhere (timeout_parse), but never none:
+ * a bench run always ends. */
 static int
 parse_seconds(const char *opt, const char *s, uint64_t *us, char *err,
     size_t errlen)
 {
-	double v;
-	char *end;
+	char why[BENCH_ERRLEN / 2];
+	timeout_us t;
 
-	if (!((*s >= '0' && *s <= '9') || *s == '.') || strpbrk(s, "xX"))
-		goto bad;
-	errno = 0;
-	v = strtod(s, &end);
-	if (end == s || *end != '\0' || errno == ERANGE || !isfinite(v))
-		goto bad;
-	if (v <= 0 || v > YEAR_S) {
-		snprintf(err, errlen, "%s: %s seconds is out of range (more "
-		    "than 0, at most %.0f)", opt, s, YEAR_S);
+	if (timeout_parse(s, &t, why, sizeof(why)) != 0 || t == TIMEOUT_NONE) {
+		snprintf(err, errlen, "%s: invalid number of seconds '%s' "
+		    "(more than 0, at most %d)", opt, s, TIMEOUT_MAX_S);
 		return -1;
 	}
-	/* Round up so that a tiny positive value never becomes zero. */
-	*us = (uint64_t)ceil(v * 1e6 - 1e-6);
-	if (*us < 1)
-		*us = 1;
+	*us = (uint64_t)t;
 	return 0;
-bad:
-	snprintf(err, errlen, "%s: invalid number of seconds '%s'", opt, s);
-	return -1;
 }
 
 static int
