@@ -39,6 +39,8 @@ struct conn {
 	unsigned		 eof:1;		/* client shut its write side */
 	unsigned		 draining:1;	/* server shutting down */
 	unsigned		 lingering:1;	/* FIN sent, discarding input */
+	unsigned		 own_skip:6;	/* see own_read_due() */
+	unsigned		 own_backoff:6;
 	char			*peer;		/* only at debug level */
 };
 
@@ -109,7 +111,7 @@ move_upper(struct evbuffer *out, struct evbuffer *in, size_t n)
 
 static int	conn_drained(struct conn *);
 
-/* reply_now()'s stack buffer: a whole read at chunk sizes up to this. */
+/* reply_now()'s stack buffer: the most one read of our own takes. */
 #define SCRATCH		16384
 /* libevent 2.1 reads at most this much per wake-up (EVBUFFER_MAX_READ in
  * buffer.c), whatever bufferevent_set_max_single_read() says. */
@@ -148,6 +150,61 @@ send_or_queue(struct conn *c, evutil_socket_t fd, const unsigned char *buf,
 	return 0;
 }
 
+static void
+conn_count(struct conn *c, size_t n)
+{
+	c->bytes_in += n;
+	c->bytes_out += n;
+	stats_add(c->env->stats, ST_BYTES_IN, n);
+	stats_add(c->env->stats, ST_BYTES_OUT, n);
+}
+
+/* One read of our own: > 0 bytes read; 0 for nothing now (EAGAIN, or EOF,
+ * which libevent's next read reports); -1 if c is gone. */
+static ssize_t
+own_read(struct conn *c, evutil_socket_t fd, unsigned char *buf, size_t want)
+{
+	ssize_t r = read(fd, buf, want);
+
+	if (r < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return 0;
+		conn_sock_error(c, errno);
+		return -1;
+	}
+	conn_count(c, (size_t)r);
+	return r;
+}
+
+/*
+ * Whether to read on our own after a read that took all it could.  A
+ * request of exactly one chunk looks the same as a stream, and then our
+ * read finds nothing and costs a syscall: after each such miss, wait for
+ * twice as many full reads (up to OWN_BACKOFF_MAX) before trying again.
+ */
+#define OWN_BACKOFF_MAX	63
+
+static int
+own_read_due(struct conn *c)
+{
+	if (c->own_skip == 0)
+		return 1;
+	c->own_skip--;
+	return 0;
+}
+
+static void
+own_read_result(struct conn *c, ssize_t r)
+{
+	if (r > 0) {
+		c->own_backoff = 0;
+		return;
+	}
+	c->own_backoff = c->own_backoff * 2 + 1 > OWN_BACKOFF_MAX ?
+	    OWN_BACKOFF_MAX : c->own_backoff * 2 + 1;
+	c->own_skip = c->own_backoff;
+}
+
 /*
  * The common case, nothing queued: answer straight from the stack.  A
  * socket bufferevent with EV_WRITE enabled arms its write event whenever
@@ -156,15 +213,31 @@ send_or_queue(struct conn *c, evutil_socket_t fd, const unsigned char *buf,
  * EV_WRITE stays off while the output is empty; the input is copied out
  * (and drained) to the stack, uppercased in place and written at once, and
  * only what the kernel does not take goes to the output, with EV_WRITE
- * (and so the write timeout) enabled for it.  Returns -1 if c is gone or
- * no longer serving.
+ * (and so the write timeout) enabled for it.
+ *
+ * A socket bufferevent does one read per wake-up, capped at 4096 bytes in
+ * 2.1, each after an ioctl(FIONREAD).  When that read took all it could, a
+ * stream is probably coming: top the piece up to a whole chunk_size with a
+ * read of our own, then keep reading chunks ourselves, up to OWN_READS per
+ * wake-up (fair to the other clients of this loop), while the kernel takes
+ * every reply.  Each such chunk costs a read and a write, as in a plain
+ * epoll server, instead of a trip through epoll and libevent.  Returns -1
+ * if c is gone or no longer serving.
  */
+#define OWN_READS	16
+
 static int
 reply_now(struct conn *c, struct evbuffer *in, size_t n)
 {
 	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	struct evbuffer *out = bufferevent_get_output(c->bev);
 	unsigned char buf[SCRATCH];
-	size_t first = n;
+	size_t chunk = c->env->chunk_size < sizeof(buf) ?
+	    c->env->chunk_size : sizeof(buf);
+	size_t cap = c->env->chunk_size < LIBEVENT_MAX_READ ?
+	    c->env->chunk_size : LIBEVENT_MAX_READ;
+	int more = n >= cap && own_read_due(c);
+	ssize_t r;
 
 	while (n > 0) {
 		size_t m = n < sizeof(buf) ? n : sizeof(buf);
@@ -175,36 +248,29 @@ reply_now(struct conn *c, struct evbuffer *in, size_t n)
 			return -1;
 		}
 		n -= m;
-		/* libevent's read hit its 4096-byte cap and chunk_size allows
-		 * more: take the rest of the chunk with one read of our own,
-		 * so that a fast stream costs one wake-up and one write per
-		 * chunk, not per 4 KiB.  EOF is left for libevent's next read
-		 * to report. */
-		if (first == LIBEVENT_MAX_READ && c->env->chunk_size > first) {
-			size_t want = c->env->chunk_size - first;
-			ssize_t r;
-
-			if (want > sizeof(buf) - m)
-				want = sizeof(buf) - m;
-			r = read(fd, buf + m, want);
-			if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
-			    errno != EINTR) {
-				conn_sock_error(c, errno);
+		if (n == 0 && more && m < chunk) {
+			if ((r = own_read(c, fd, buf + m, chunk - m)) < 0)
 				return -1;
-			}
-			if (r > 0) {
-				c->bytes_in += (size_t)r;
-				c->bytes_out += (size_t)r;
-				stats_add(c->env->stats, ST_BYTES_IN, (size_t)r);
-				stats_add(c->env->stats, ST_BYTES_OUT, (size_t)r);
-				m += (size_t)r;
-			}
+			own_read_result(c, r);
+			more = (size_t)r == chunk - m;
+			m += (size_t)r;
 		}
 		upper_copy(buf, buf, m);
 		if (send_or_queue(c, fd, buf, m) != 0)
 			return -1;
 	}
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0 &&
+	for (int i = 0; more && i < OWN_READS &&
+	    evbuffer_get_length(out) == 0; i++) {
+		if ((r = own_read(c, fd, buf, chunk)) < 0)
+			return -1;
+		if (i == 0)
+			own_read_result(c, r);
+		more = (size_t)r == chunk;
+		upper_copy(buf, buf, (size_t)r);
+		if (r > 0 && send_or_queue(c, fd, buf, (size_t)r) != 0)
+			return -1;
+	}
+	if (evbuffer_get_length(out) > 0 &&
 	    bufferevent_enable(c->bev, EV_WRITE) != 0) {
 		conn_close(c, CLOSE_ERROR);
 		return -1;
@@ -226,10 +292,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		evbuffer_drain(in, n);
 		return;
 	}
-	c->bytes_in += n;
-	c->bytes_out += n;
-	stats_add(c->env->stats, ST_BYTES_IN, n);
-	stats_add(c->env->stats, ST_BYTES_OUT, n);
+	conn_count(c, n);
 	if (evbuffer_get_length(out) == 0) {
 		if (reply_now(c, in, n) != 0)
 			return;
