@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <linux/sockios.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -317,16 +318,28 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
-/* Unread bytes in the kernel: closing now would reset the connection and
- * could destroy replies still in flight to the client. */
+/*
+ * What the kernel still holds for this connection.  close() with unread
+ * input sends a reset at once; close() with replies not yet acknowledged
+ * leaves them to an orphaned socket, which answers any later byte from the
+ * client with a reset and drops them.  Either way replies are lost, and
+ * replies written straight to the socket (reply_now) are only visible
+ * here, not in the output evbuffer.
+ */
 static int
 has_unread(struct conn *c)
 {
-	int avail = 0;
+	int n = 0;
 
-	if (ioctl(bufferevent_getfd(c->bev), FIONREAD, &avail) != 0)
-		return 0;
-	return avail > 0;
+	return ioctl(bufferevent_getfd(c->bev), FIONREAD, &n) == 0 && n > 0;
+}
+
+static int
+has_unacked(struct conn *c)
+{
+	int n = 0;
+
+	return ioctl(bufferevent_getfd(c->bev), SIOCOUTQ, &n) == 0 && n > 0;
 }
 
 /*
@@ -395,7 +408,13 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	size_t pending = evbuffer_get_length(bufferevent_get_output(bev));
 
 	if (c->lingering) {
-		/* The client closed, reset or went quiet: done either way. */
+		/* Quiet, but replies are still on their way: keep discarding
+		 * until they are acknowledged (the shutdown deadline bounds
+		 * this).  Otherwise the client closed, reset or went quiet
+		 * with everything delivered: done. */
+		if ((what & BEV_EVENT_TIMEOUT) && has_unacked(c) &&
+		    bufferevent_enable(bev, EV_READ) == 0)
+			return;
 		conn_close(c, CLOSE_SHUTDOWN);
 		return;
 	}
@@ -508,7 +527,7 @@ conn_shutdown(struct conn *c)
 	size_t pending = evbuffer_get_length(bufferevent_get_output(c->bev));
 
 	c->draining = 1;
-	if (pending == 0 && (c->eof || !has_unread(c))) {
+	if (pending == 0 && (c->eof || (!has_unread(c) && !has_unacked(c)))) {
 		conn_close(c, CLOSE_SHUTDOWN);
 		return;
 	}
