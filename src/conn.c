@@ -1,6 +1,11 @@
 /* conn.c: one connection's bufferevent life: read a chunk, write it back
  * uppercased, stop reading when the client does not keep up, and close
- * only once every reply is out (or a timeout says it never will be). */
+ * only once every reply is out (or a timeout says it never will be).
+ *
+ * Until its first byte arrives a connection has no bufferevent, only a
+ * read event with the idle timeout: a socket bufferevent is five
+ * allocations and about 1 KiB, most of a connection's memory, and many
+ * clients connect and wait (or never send at all). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +36,8 @@ static const char *reason_names[] = {
 };
 
 struct conn {
-	struct bufferevent	*bev;
+	struct bufferevent	*bev;		/* NULL until the first byte */
+	struct event		*wait;		/* until then: read or idle */
 	struct conn_env		*env;
 	LIST_ENTRY(conn)	 link;
 	uint64_t		 bytes_in;
@@ -48,6 +54,12 @@ struct conn {
 static void	conn_read_cb(struct bufferevent *, void *);
 static void	conn_write_cb(struct bufferevent *, void *);
 static void	conn_event_cb(struct bufferevent *, short, void *);
+
+static evutil_socket_t
+conn_fd(const struct conn *c)
+{
+	return c->bev != NULL ? bufferevent_getfd(c->bev) : event_get_fd(c->wait);
+}
 
 static void
 conn_close(struct conn *c, enum close_reason why)
@@ -69,7 +81,15 @@ conn_close(struct conn *c, enum close_reason why)
 		stats_add(env->stats, ST_RESETS, 1);
 	LIST_REMOVE(c, link);
 	env->nconns--;
-	bufferevent_free(c->bev);	/* BEV_OPT_CLOSE_ON_FREE: closes fd */
+	if (c->bev != NULL) {
+		if (c->wait != NULL)
+			event_free(c->wait);
+		bufferevent_free(c->bev);	/* BEV_OPT_CLOSE_ON_FREE */
+	} else {
+		evutil_socket_t fd = event_get_fd(c->wait);
+		event_free(c->wait);
+		evutil_closesocket(fd);
+	}
 	free(c);
 	env->closed(env->arg);
 }
@@ -117,6 +137,13 @@ static int	conn_drained(struct conn *);
 /* libevent 2.1 reads at most this much per wake-up (EVBUFFER_MAX_READ in
  * buffer.c), whatever bufferevent_set_max_single_read() says. */
 #define LIBEVENT_MAX_READ	4096
+
+/* The most one read of ours takes: chunk_size, within the stack buffer. */
+static size_t
+scratch_chunk(const struct conn *c)
+{
+	return c->env->chunk_size < SCRATCH ? c->env->chunk_size : SCRATCH;
+}
 
 /* A socket error on our own read or write, classified as libevent would. */
 static void
@@ -227,14 +254,41 @@ own_read_result(struct conn *c, ssize_t r)
  */
 #define OWN_READS	16
 
+/* The rest of a wake-up, after its first chunk was answered: while more is
+ * likely coming and the kernel took every reply, read and answer further
+ * chunks on our own; then watch for writing if replies wait. */
+static int
+reply_more(struct conn *c, evutil_socket_t fd, unsigned char *buf,
+    size_t chunk, int more)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	ssize_t r;
+
+	for (int i = 0; more && i < OWN_READS &&
+	    evbuffer_get_length(out) == 0; i++) {
+		if ((r = own_read(c, fd, buf, chunk)) < 0)
+			return -1;
+		if (i == 0)
+			own_read_result(c, r);
+		more = (size_t)r == chunk;
+		upper_copy(buf, buf, (size_t)r);
+		if (r > 0 && send_or_queue(c, fd, buf, (size_t)r) != 0)
+			return -1;
+	}
+	if (evbuffer_get_length(out) > 0 &&
+	    bufferevent_enable(c->bev, EV_WRITE) != 0) {
+		conn_close(c, CLOSE_ERROR);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 reply_now(struct conn *c, struct evbuffer *in, size_t n)
 {
 	evutil_socket_t fd = bufferevent_getfd(c->bev);
-	struct evbuffer *out = bufferevent_get_output(c->bev);
 	unsigned char buf[SCRATCH];
-	size_t chunk = c->env->chunk_size < sizeof(buf) ?
-	    c->env->chunk_size : sizeof(buf);
+	size_t chunk = scratch_chunk(c);
 	size_t cap = c->env->chunk_size < LIBEVENT_MAX_READ ?
 	    c->env->chunk_size : LIBEVENT_MAX_READ;
 	int more = n >= cap && own_read_due(c);
@@ -260,23 +314,25 @@ reply_now(struct conn *c, struct evbuffer *in, size_t n)
 		if (send_or_queue(c, fd, buf, m) != 0)
 			return -1;
 	}
-	for (int i = 0; more && i < OWN_READS &&
-	    evbuffer_get_length(out) == 0; i++) {
-		if ((r = own_read(c, fd, buf, chunk)) < 0)
-			return -1;
-		if (i == 0)
-			own_read_result(c, r);
-		more = (size_t)r == chunk;
-		upper_copy(buf, buf, (size_t)r);
-		if (r > 0 && send_or_queue(c, fd, buf, (size_t)r) != 0)
-			return -1;
+	return reply_more(c, fd, buf, chunk, more);
+}
+
+/* Backpressure (libevent's le-proxy pattern): a client that does not read
+ * its replies stops being read, so it cannot grow our memory past
+ * max_pending plus one chunk.  The write timeout covers it while reading
+ * is off, since the read timer does not run then. */
+static void
+conn_backpressure(struct conn *c)
+{
+	struct bufferevent *bev = c->bev;
+
+	if (evbuffer_get_length(bufferevent_get_output(bev)) >=
+	    c->env->max_pending && !c->paused) {
+		c->paused = 1;
+		bufferevent_disable(bev, EV_READ);
+		/* conn_write_cb() resumes reading at half the bound. */
+		bufferevent_setwatermark(bev, EV_WRITE, c->env->max_pending / 2, 0);
 	}
-	if (evbuffer_get_length(out) > 0 &&
-	    bufferevent_enable(c->bev, EV_WRITE) != 0) {
-		conn_close(c, CLOSE_ERROR);
-		return -1;
-	}
-	return 0;
 }
 
 static void
@@ -285,7 +341,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	struct conn *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	struct evbuffer *out = bufferevent_get_output(bev);
-	size_t n = evbuffer_get_length(in), pending;
+	size_t n = evbuffer_get_length(in);
 
 	if (n == 0)
 		return;
@@ -305,17 +361,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		return;
 	}
 
-	/* Backpressure (libevent's le-proxy pattern): a client that does not
-	 * read its replies stops being read, so it cannot grow our memory
-	 * past max_pending plus one chunk.  The write timeout covers it
-	 * while reading is off, since the read timer does not run then. */
-	pending = evbuffer_get_length(out);
-	if (pending >= c->env->max_pending && !c->paused) {
-		c->paused = 1;
-		bufferevent_disable(bev, EV_READ);
-		/* conn_write_cb() resumes reading at half the bound. */
-		bufferevent_setwatermark(bev, EV_WRITE, c->env->max_pending / 2, 0);
-	}
+	conn_backpressure(c);
 }
 
 /*
@@ -331,7 +377,7 @@ has_unread(struct conn *c)
 {
 	int n = 0;
 
-	return ioctl(bufferevent_getfd(c->bev), FIONREAD, &n) == 0 && n > 0;
+	return ioctl(conn_fd(c), FIONREAD, &n) == 0 && n > 0;
 }
 
 static int
@@ -339,7 +385,7 @@ has_unacked(struct conn *c)
 {
 	int n = 0;
 
-	return ioctl(bufferevent_getfd(c->bev), SIOCOUTQ, &n) == 0 && n > 0;
+	return ioctl(conn_fd(c), SIOCOUTQ, &n) == 0 && n > 0;
 }
 
 /*
@@ -473,6 +519,72 @@ peer_name(evutil_socket_t fd)
 	return strdup(addr_format(&a, buf, sizeof(buf)));
 }
 
+/*
+ * Give c its bufferevent, reading with the idle and write timeouts, and
+ * drop the wait event.  The bufferevent's read event joins the wait event
+ * on the descriptor before the wait event leaves, so the descriptor stays
+ * in epoll throughout: no epoll_ctl.  Returns 0, or -1 with c to close.
+ */
+static int
+conn_promote(struct conn *c)
+{
+	struct conn_env *env = c->env;
+
+	c->bev = bufferevent_socket_new(env->base, event_get_fd(c->wait),
+	    BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL)
+		return -1;
+	/* chunk_size is the seed's recv(1024): the most one read takes. */
+	if (bufferevent_set_max_single_read(c->bev, env->chunk_size) != 0 ||
+	    bufferevent_set_timeouts(c->bev, env->idle_tv, env->write_tv) != 0)
+		return -1;
+	/* EV_WRITE (on by default) only while replies are pending: see
+	 * reply_now(). */
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	if (bufferevent_disable(c->bev, EV_WRITE) != 0 ||
+	    bufferevent_enable(c->bev, EV_READ) != 0)
+		return -1;
+	event_free(c->wait);
+	c->wait = NULL;
+	return 0;
+}
+
+/* A connection without a bufferevent: its first bytes, its end, or the
+ * idle timeout.  The first chunk is read and answered here, so the
+ * bufferevent starts with the connection already in its stride. */
+static void
+conn_wait_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	unsigned char buf[SCRATCH];
+	size_t chunk = scratch_chunk(c);
+	ssize_t r;
+
+	if (what & EV_TIMEOUT) {
+		conn_close(c, CLOSE_IDLE);
+		return;
+	}
+	if ((r = read(fd, buf, chunk)) <= 0) {
+		if (r == 0)
+			conn_close(c, CLOSE_EOF);
+		else if (errno != EAGAIN && errno != EWOULDBLOCK &&
+		    errno != EINTR)
+			conn_sock_error(c, errno);
+		return;
+	}
+	if (conn_promote(c) != 0) {
+		log_warn("cannot set up a connection: %s", strerror(errno));
+		conn_close(c, CLOSE_ERROR);
+		return;
+	}
+	conn_count(c, (size_t)r);
+	upper_copy(buf, buf, (size_t)r);
+	if (send_or_queue(c, fd, buf, (size_t)r) != 0 ||
+	    reply_more(c, fd, buf, chunk, (size_t)r == chunk) != 0)
+		return;
+	conn_backpressure(c);
+}
+
 struct conn *
 conn_new(struct conn_env *env, evutil_socket_t fd)
 {
@@ -482,19 +594,14 @@ conn_new(struct conn_env *env, evutil_socket_t fd)
 	if (c == NULL)
 		goto fail;
 	c->env = env;
-	c->bev = bufferevent_socket_new(env->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL)
+	c->wait = event_new(env->base, fd, EV_READ | EV_PERSIST, conn_wait_cb,
+	    c);
+	if (c->wait == NULL)
 		goto fail;
-	/* chunk_size is the seed's recv(1024): the most one read takes. */
-	if (bufferevent_set_max_single_read(c->bev, env->chunk_size) != 0 ||
-	    bufferevent_set_timeouts(c->bev, env->idle_tv, env->write_tv) != 0)
-		goto fail_bev;
-	/* EV_WRITE (on by default) only while replies are pending: see
-	 * reply_now(). */
-	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-	if (bufferevent_disable(c->bev, EV_WRITE) != 0 ||
-	    bufferevent_enable(c->bev, EV_READ) != 0)
-		goto fail_bev;
+	if (event_add(c->wait, env->idle_tv) != 0) {
+		event_free(c->wait);
+		goto fail;
+	}
 	if (log_get_level() >= LOG_DEBUG) {
 		c->peer = peer_name(fd);
 		log_debug("open %s", c->peer ? c->peer : "(unknown peer)");
@@ -504,15 +611,10 @@ conn_new(struct conn_env *env, evutil_socket_t fd)
 	stats_add(env->stats, ST_OPENED, 1);
 	return c;
 
-fail_bev:
-	bufferevent_free(c->bev);	/* closes fd */
-	free(c);
-	goto rejected;
 fail:
+	log_warn("cannot set up a connection: %s", strerror(errno));
 	free(c);
 	evutil_closesocket(fd);
-rejected:
-	log_warn("cannot set up a connection: %s", strerror(errno));
 	stats_add(env->stats, ST_REJECTED, 1);
 	env->closed(env->arg);
 	return NULL;
@@ -524,8 +626,15 @@ static const struct timeval drain_quiet = { 0, 500000 };
 static void
 conn_shutdown(struct conn *c)
 {
-	size_t pending = evbuffer_get_length(bufferevent_get_output(c->bev));
+	size_t pending;
 
+	/* Never sent a byte: nothing to finish unless its first bytes are
+	 * here, and those get the bufferevent and the drain below. */
+	if (c->wait != NULL && (!has_unread(c) || conn_promote(c) != 0)) {
+		conn_close(c, CLOSE_SHUTDOWN);
+		return;
+	}
+	pending = evbuffer_get_length(bufferevent_get_output(c->bev));
 	c->draining = 1;
 	if (pending == 0 && (c->eof || (!has_unread(c) && !has_unacked(c)))) {
 		conn_close(c, CLOSE_SHUTDOWN);

@@ -260,6 +260,21 @@ def test_reset_mid_stream_harms_nobody():
         d.stop()
 
 
+def test_reset_before_the_first_byte():
+    with Daemon("-v") as d:
+        s = connect(d.addr)
+        d.wait_log(r"debug open ")
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                     b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        s.close()
+        d.wait_log(r"close \S+ in=0 out=0 reason=reset")
+        s = connect(d.addr)
+        s.sendall(b"hello")
+        expect(recv_exactly(s, 5) == b"HELLO", "next client served")
+        s.close()
+        d.stop()
+
+
 if __name__ == "__main__":
     run_tests([
         test_seed_exchange,
@@ -277,4 +292,5 @@ if __name__ == "__main__":
         test_several_listeners,
         test_port_in_use,
         test_reset_mid_stream_harms_nobody,
+        test_reset_before_the_first_byte,
     ])

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Integration: the bounds an operator relies on -- timeouts, backpressure,
 the connection limit and descriptor exhaustion."""
+import os
 import resource
 import socket
 import time
@@ -30,6 +31,49 @@ def test_idle_timeout_fires_near_t():
         expect(0.45 <= took <= 0.5 + 5 * SLOW, "idle close near 0.5 s",
                "0.5 s", "%.2f s" % took)
         d.wait_log(r"close \S+ in=1 out=1 reason=idle timeout")
+        d.stop()
+
+
+def test_idle_timeout_before_the_first_byte():
+    # A client that connects and never sends is idle from the accept.
+    with Daemon("-v", "--idle-timeout", "0.5") as d:
+        s = connect(d.addr)
+        start = time.monotonic()
+        got = recv_until_eof(s, timeout=30)
+        took = time.monotonic() - start
+        expect(got == b"", "no bytes before the close")
+        expect(0.45 <= took <= 0.5 + 5 * SLOW, "idle close near 0.5 s",
+               "0.5 s", "%.2f s" % took)
+        d.wait_log(r"close \S+ in=0 out=0 reason=idle timeout")
+        d.stop()
+
+
+def _fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def test_idle_connections_are_cheap():
+    # Many clients connect and wait: until a connection's first byte it
+    # holds no buffers, so 2000 of them cost well under 1 KiB each.  Then
+    # every one of them is still served.
+    n = 2000
+    with Daemon("--threads", "1") as d:
+        base_fds, base_rss = _fd_count(d.proc.pid), d.rss_kib()
+        clients = [connect(d.addr) for _ in range(n)]
+        deadline = time.monotonic() + 20 * SLOW
+        while _fd_count(d.proc.pid) < base_fds + n:
+            expect(time.monotonic() < deadline, "server accepted %d" % n,
+                   n, _fd_count(d.proc.pid) - base_fds)
+            time.sleep(0.05)
+        per_conn = (d.rss_kib() - base_rss) * 1024 / n
+        expect(per_conn < 1024 or not RSS_MEANINGFUL,
+               "server RSS per idle connection", "< 1024 B",
+               "%.0f B" % per_conn)
+        for s in clients:
+            s.sendall(b"wake")
+        for s in clients:
+            expect(recv_exactly(s, 4) == b"WAKE", "idle client served")
+            s.close()
         d.stop()
 
 
@@ -172,6 +216,8 @@ def test_descriptor_exhaustion_does_not_spin():
 if __name__ == "__main__":
     run_tests([
         test_idle_timeout_fires_near_t,
+        test_idle_timeout_before_the_first_byte,
+        test_idle_connections_are_cheap,
         test_activity_resets_idle_timer,
         test_idle_none_never_fires,
         test_write_timeout_closes_a_stuck_reader,
