@@ -1,0 +1,547 @@
+/* bench_conn.c: one bench connection's life: connect, send messages from
+ * the pool, check every reply byte, time the replies, count what goes
+ * wrong.  Plain events on non-blocking sockets instead of bufferevents: a
+ * reply is one recv() into the worker's buffer, checked in place, and a
+ * message is one sendmsg() of pool bytes, so nothing is copied or
+ * allocated per message and EV_WRITE is armed only when the kernel pushes
+ * back. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "bench_conn.h"
+#include "sock.h"
+
+/* Messages per sendmsg(). */
+#define IOV_BATCH	64
+
+static int	bconn_pump(struct bconn *, uint64_t);
+static void	bconn_read_cb(evutil_socket_t, short, void *);
+static void	bconn_write_cb(evutil_socket_t, short, void *);
+static void	bconn_timer_cb(evutil_socket_t, short, void *);
+
+/* Slot idx of worker w, not connected yet.  sent_at: its part of the
+ * pipeline ring of send times (closed loop only). */
+int
+bconn_init(struct bconn *c, struct bench_worker *w, int idx,
+    uint64_t *sent_at)
+{
+	c->w = w;
+	c->idx = idx;
+	c->fd = -1;
+	c->sent_at = sent_at;
+	return evtimer_assign(&c->tm, w->base, bconn_timer_cb, c);
+}
+
+/* Tell the first error of each kind on stderr, so that a failed run says
+ * what happened and to which connection, without a flood. */
+void
+bconn_describe(struct bconn *c, enum bench_err kind, const char *what)
+{
+	struct bench_run *run = c->w->run;
+	int first;
+
+	if (pthread_mutex_lock(&run->lock) != 0)
+		return;
+	first = !(run->described & (1u << kind));
+	run->described |= 1u << kind;
+	if (pthread_mutex_unlock(&run->lock) != 0 || !first)
+		return;
+	fprintf(stderr, "%supcase bench: first %s error: connection %d: %s\n",
+	    run->tty ? "\r\033[K" : "", bench_err_names[kind], c->idx, what);
+}
+
+static void
+note_mismatch(struct bconn *c)
+{
+	struct bench_run *run = c->w->run;
+	const struct verify_mismatch *m = &c->v.first;
+	char what[160];
+
+	if (pthread_mutex_lock(&run->lock) != 0)
+		return;
+	if (run->mismatch_conn < 0) {
+		run->mismatch_conn = c->idx;
+		run->mismatch = *m;
+	}
+	if (pthread_mutex_unlock(&run->lock) != 0)
+		return;
+	snprintf(what, sizeof(what), "reply %llu byte %zu (stream offset "
+	    "%llu): got 0x%02x, want 0x%02x",
+	    (unsigned long long)m->msg, m->at,
+	    (unsigned long long)m->offset, m->got, m->want);
+	bconn_describe(c, BENCH_ERR_MISMATCH, what);
+}
+
+/* Every change of state goes through here to keep the counts right. */
+static void
+bconn_state(struct bconn *c, enum bconn_state to)
+{
+	struct bench_worker *w = c->w;
+
+	if (c->state == to)
+		return;
+	if (c->state == BCONN_CONNECTING) {
+		w->connecting--;
+		bench_kick_ramp(w);		/* room for a waiting connect */
+	} else if (c->state == BCONN_OPEN)
+		ctr_add(w, BENCH_OPEN, (uint64_t)-1);
+	if (to == BCONN_CONNECTING)
+		w->connecting++;
+	else if (to == BCONN_OPEN)
+		ctr_add(w, BENCH_OPEN, 1);
+	c->state = to;
+}
+
+/* Close the socket (if any); the connection may start again (churn). */
+void
+bconn_close(struct bconn *c)
+{
+	if (c->fd < 0)
+		return;
+	/* event_del fails only for an event without a base: not ours. */
+	event_del(&c->rd);
+	event_del(&c->wr);
+	event_del(&c->tm);
+	if (close(c->fd) != 0 && errno != EINTR)
+		bconn_describe(c, BENCH_ERR_IO, strerror(errno));
+	c->fd = -1;
+	c->wblocked = 0;
+	bconn_state(c, BCONN_WAITING);
+}
+
+/* Done for good.  The worker's loop ends with its last connection. */
+void
+bconn_retire(struct bconn *c)
+{
+	struct bench_worker *w = c->w;
+
+	bconn_close(c);
+	if (c->state == BCONN_DONE)
+		return;
+	bconn_state(c, BCONN_DONE);
+	if (--w->live == 0 && event_base_loopexit(w->base, NULL) != 0)
+		bconn_describe(c, BENCH_ERR_IO, "cannot leave the event loop");
+}
+
+int
+bench_take_budget(struct bench_worker *w)
+{
+	if (!w->limited)
+		return 1;
+	if (w->budget == 0)
+		return 0;
+	w->budget--;
+	return 1;
+}
+
+/* --churn: the next connect of this slot, while the run goes on. */
+static void
+churn_next(struct bconn *c)
+{
+	bconn_close(c);
+	if (c->w->stopping || !bench_take_budget(c->w)) {
+		bconn_retire(c);
+		return;
+	}
+	c->cycle++;
+	bconn_connect(c);
+}
+
+void
+bconn_fail(struct bconn *c, enum bench_err kind, const char *what)
+{
+	ctr_add(c->w, BENCH_ERRORS + kind, 1);
+	bconn_describe(c, kind, what);
+	/* Churn goes on with a new connection, unless the server cannot
+	 * be reached at all; every other mode gives the slot up. */
+	if (c->w->o->mode == BENCH_CHURN && kind != BENCH_ERR_CONNECT)
+		churn_next(c);
+	else
+		bconn_retire(c);
+}
+
+static void
+bconn_fail_errno(struct bconn *c, enum bench_err kind, int err)
+{
+	if (kind == BENCH_ERR_IO && (err == ECONNRESET || err == EPIPE))
+		kind = BENCH_ERR_RESET;
+	bconn_fail(c, kind, strerror(err));
+}
+
+/* Write every queued message the kernel takes; arm EV_WRITE for the rest.
+ * Returns 0, or -1 if the connection failed. */
+static int
+bconn_flush(struct bconn *c)
+{
+	const struct verify_pool *pool = c->w->run->pool;
+	struct iovec iov[IOV_BATCH];
+	struct msghdr mh;
+	size_t size = pool->size;
+
+	while (c->wseq < c->v.sent) {
+		uint64_t seq = c->wseq;
+		size_t off = c->woff, left;
+		ssize_t n;
+		int k;
+
+		for (k = 0; seq < c->v.sent && k < IOV_BATCH; seq++, k++) {
+			iov[k].iov_base = (void *)(uintptr_t)
+			    (verify_payload(pool, c->v.key, seq) + off);
+			iov[k].iov_len = size - off;
+			off = 0;
+		}
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_iov = iov;
+		mh.msg_iovlen = (size_t)k;
+		/* MSG_NOSIGNAL: a reset peer is an error to count, not a
+		 * SIGPIPE that kills the run. */
+		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				if (!c->wblocked) {
+					if (event_add(&c->wr, NULL) != 0) {
+						bconn_fail(c, BENCH_ERR_IO,
+						    "cannot watch for writing");
+						return -1;
+					}
+					c->wblocked = 1;
+				}
+				return 0;
+			}
+			bconn_fail_errno(c, BENCH_ERR_IO, errno);
+			return -1;
+		}
+		for (left = (size_t)n; left > 0;) {
+			size_t rest = size - c->woff;
+			if (left < rest) {
+				c->woff += left;
+				break;
+			}
+			left -= rest;
+			c->woff = 0;
+			c->wseq++;
+		}
+	}
+	if (c->wblocked) {
+		event_del(&c->wr);
+		c->wblocked = 0;
+	}
+	return 0;
+}
+
+/* --rate: when message seq of this connection is due. */
+static inline uint64_t
+sched_at(const struct bconn *c, uint64_t seq)
+{
+	return c->sched0 + (uint64_t)((double)seq * c->w->interval_ns);
+}
+
+/* Whether this connection will send anything after now. */
+static int
+bconn_more(const struct bconn *c)
+{
+	const struct bench_worker *w = c->w;
+
+	if (w->stopping || (w->limited && w->budget == 0))
+		return 0;
+	if (w->o->mode == BENCH_RATE && w->deadline_ns != 0 &&
+	    sched_at(c, c->v.sent) >= w->deadline_ns)
+		return 0;
+	return 1;
+}
+
+/*
+ * Queue what may go now and write it.  Closed loop: up to 'pipeline' in
+ * flight, stamped with now.  --rate: every message already due (late ones
+ * keep their scheduled time: that is the coordinated-omission fix), and a
+ * timer for the next.  A connection with nothing owed and nothing more to
+ * send is finished.  Returns 0, or -1 if the connection is gone.
+ */
+static int
+bconn_pump(struct bconn *c, uint64_t now)
+{
+	struct bench_worker *w = c->w;
+	struct verify *v = &c->v;
+	uint64_t owed_before = verify_owed(v), pipeline = (uint64_t)w->o->pipeline;
+	int queued = 0;
+
+	while (v->sent - v->done < pipeline && bconn_more(c)) {
+		if (w->o->mode == BENCH_RATE) {
+			uint64_t at = sched_at(c, v->sent);
+			if (at > now) {
+				struct timeval tv = ns_to_tv(at - now);
+				if (!evtimer_pending(&c->tm, NULL) &&
+				    evtimer_add(&c->tm, &tv) != 0) {
+					bconn_fail(c, BENCH_ERR_IO,
+					    "cannot add a timer");
+					return -1;
+				}
+				break;
+			}
+		} else {
+			c->sent_at[v->sent % pipeline] = now;
+		}
+		if (!bench_take_budget(w))
+			break;
+		verify_sent(v, 1);
+		queued++;
+	}
+	if (queued > 0) {
+		if (owed_before == 0)
+			c->progress = now;
+		return bconn_flush(c);
+	}
+	if (verify_owed(v) == 0 && !bconn_more(c)) {
+		bconn_retire(c);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+bconn_established(struct bconn *c, uint64_t now)
+{
+	struct bench_worker *w = c->w;
+
+	bconn_state(c, BCONN_OPEN);
+	c->progress = now;
+	ctr_add(w, BENCH_ESTABLISHED, 1);
+	if (event_add(&c->rd, NULL) != 0) {
+		bconn_fail(c, BENCH_ERR_IO, "cannot watch for reading");
+		return;
+	}
+	switch (w->o->mode) {
+	case BENCH_CLOSED:
+		bconn_pump(c, now);
+		break;
+	case BENCH_RATE:
+		/* Spread the connections' schedules over one interval so
+		 * that the total is smooth, not a burst per interval. */
+		c->sched0 = now + (uint64_t)(w->interval_ns * c->idx /
+		    w->o->conns);
+		bconn_pump(c, now);
+		break;
+	case BENCH_CHURN:
+		/* The budget was taken when this connect began. */
+		verify_sent(&c->v, 1);
+		bconn_flush(c);
+		break;
+	case BENCH_IDLE:
+		break;
+	}
+}
+
+static void
+bconn_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct bconn *c = arg;
+	socklen_t len;
+	int err = 0;
+
+	if (c->state != BCONN_CONNECTING) {
+		bconn_flush(c);
+		return;
+	}
+	len = sizeof(err);
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+		err = errno;
+	event_del(&c->wr);
+	if (err != 0) {
+		bconn_fail_errno(c, BENCH_ERR_CONNECT, err);
+		return;
+	}
+	bconn_established(c, bench_now_ns());
+}
+
+/* Check the bytes, time the replies they complete, send what follows.
+ * Returns 0, or -1 if the connection is gone. */
+static int
+bconn_input(struct bconn *c, const unsigned char *buf, size_t n)
+{
+	struct bench_worker *w = c->w;
+	struct verify *v = &c->v;
+	uint64_t now = bench_now_ns(), done0 = v->done, bad0 = v->mismatches;
+	uint64_t pipeline = (uint64_t)w->o->pipeline;
+	int extra;
+
+	extra = verify_input(v, buf, n) != 0;
+	c->progress = now;
+	ctr_add(w, BENCH_BYTES, n);
+	if (v->mismatches != bad0) {
+		ctr_add(w, BENCH_ERRORS + BENCH_ERR_MISMATCH,
+		    v->mismatches - bad0);
+		if (bad0 == 0)
+			note_mismatch(c);
+	}
+	if (v->done != done0) {
+		ctr_add(w, BENCH_MESSAGES, v->done - done0);
+		for (uint64_t seq = done0; seq < v->done; seq++) {
+			uint64_t from;
+			switch (w->o->mode) {
+			case BENCH_RATE:
+				from = sched_at(c, seq);
+				break;
+			case BENCH_CHURN:
+				from = c->started;
+				break;
+			default:
+				from = c->sent_at[seq % pipeline];
+				break;
+			}
+			hist_record(w->hist, now > from ? now - from : 0);
+		}
+	}
+	if (extra) {
+		bconn_fail(c, BENCH_ERR_EXTRA, "more reply bytes than were sent");
+		return -1;
+	}
+	if (w->o->mode == BENCH_CHURN) {
+		if (v->done == 1) {
+			churn_next(c);
+			return -1;
+		}
+		return 0;
+	}
+	if (v->done != done0)
+		return bconn_pump(c, now);
+	return 0;
+}
+
+static void
+bconn_eof(struct bconn *c)
+{
+	uint64_t owed = verify_owed(&c->v);
+	char what[96];
+
+	if (owed > 0 && verify_partial(&c->v)) {
+		snprintf(what, sizeof(what), "closed by the server in the "
+		    "middle of a reply (%llu bytes owed)",
+		    (unsigned long long)owed);
+		bconn_fail(c, BENCH_ERR_SHORT, what);
+	} else if (owed > 0) {
+		snprintf(what, sizeof(what), "closed by the server with %llu "
+		    "reply bytes owed", (unsigned long long)owed);
+		bconn_fail(c, BENCH_ERR_CLOSE, what);
+	} else {
+		bconn_fail(c, BENCH_ERR_CLOSE, "closed by the server");
+	}
+}
+
+static void
+bconn_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct bconn *c = arg;
+	struct bench_worker *w = c->w;
+	ssize_t n;
+
+	for (;;) {
+		n = recv(fd, w->buf, READ_BUF, 0);
+		if (n > 0) {
+			if (bconn_input(c, w->buf, (size_t)n) != 0)
+				return;
+			/* A full buffer: likely more waiting right now. */
+			if ((size_t)n < READ_BUF)
+				return;
+			continue;
+		}
+		if (n == 0) {
+			bconn_eof(c);
+			return;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			bconn_fail_errno(c, BENCH_ERR_IO, errno);
+		return;
+	}
+}
+
+static void
+bconn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct bconn *c = arg;
+
+	if (c->state == BCONN_OPEN)
+		bconn_pump(c, bench_now_ns());
+}
+
+/* Where source spreading is on, bind before connect.  With
+ * IP_BIND_ADDRESS_NO_PORT the port is picked at connect() time from the
+ * whole 4-tuple, so each source address adds a full ephemeral range. */
+static int
+bind_source(struct bconn *c, int fd)
+{
+#ifdef IP_BIND_ADDRESS_NO_PORT
+	struct sockaddr_in src;
+	int one = 1;
+
+	if (c->w->run->nsources <= 1)
+		return 0;
+	memset(&src, 0, sizeof(src));
+	src.sin_family = AF_INET;
+	src.sin_addr.s_addr = htonl(0x7f000001u +
+	    (uint32_t)(c->idx % c->w->run->nsources));
+	if (setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+	    sizeof(one)) != 0)
+		return -1;
+	return bind(fd, (struct sockaddr *)&src, sizeof(src));
+#else
+	return 0;
+#endif
+}
+
+void
+bconn_connect(struct bconn *c)
+{
+	struct bench_worker *w = c->w;
+	const struct addr *a = &w->o->addr;
+	int fd, one = 1;
+
+	verify_init(&c->v, w->run->pool, ((uint64_t)c->idx << 32) | c->cycle);
+	c->wseq = 0;
+	c->woff = 0;
+	c->started = c->progress = bench_now_ns();
+	fd = sock_open(a);
+	if (fd < 0) {
+		bconn_fail_errno(c, BENCH_ERR_CONNECT, errno);
+		return;
+	}
+	/* Small messages go out at once, not after the previous ACK. */
+	if ((a->kind == ADDR_TCP && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY,
+	    &one, sizeof(one)) != 0) || bind_source(c, fd) != 0) {
+		int err = errno;
+		close(fd);
+		bconn_fail_errno(c, BENCH_ERR_CONNECT, err);
+		return;
+	}
+	if (event_assign(&c->rd, w->base, fd, EV_READ | EV_PERSIST,
+	    bconn_read_cb, c) != 0 ||
+	    event_assign(&c->wr, w->base, fd, EV_WRITE | EV_PERSIST,
+	    bconn_write_cb, c) != 0) {
+		close(fd);
+		bconn_fail(c, BENCH_ERR_CONNECT, "cannot set up events");
+		return;
+	}
+	c->fd = fd;
+	bconn_state(c, BCONN_CONNECTING);
+	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) == 0) {
+		bconn_established(c, bench_now_ns());
+		return;
+	}
+	if (errno != EINPROGRESS) {
+		/* A unix listener with a full backlog says EAGAIN. */
+		bconn_fail_errno(c, BENCH_ERR_CONNECT, errno);
+		return;
+	}
+	if (event_add(&c->wr, NULL) != 0)
+		bconn_fail(c, BENCH_ERR_CONNECT, "cannot watch the connect");
+}
