@@ -19,33 +19,32 @@ def hello(addr, timeout=10):
     return got
 
 
+def _expect_idle_close(d, s, count):
+    """With --idle-timeout 0.5 and -v: s closes near 0.5 s from now,
+    logged with its byte counts."""
+    start = time.monotonic()
+    got = recv_until_eof(s, timeout=30)
+    took = time.monotonic() - start
+    expect(got == b"", "nothing more before the close")
+    expect(0.45 <= took <= 0.5 + 5 * SLOW, "idle close near 0.5 s",
+           "0.5 s", "%.2f s" % took)
+    d.wait_log(r"close \S+ in=%d out=%d reason=idle timeout" % (count, count))
+    d.stop()
+
+
 def test_idle_timeout_fires_near_t():
     with Daemon("-v", "--idle-timeout", "0.5") as d:
         s = connect(d.addr)
         s.sendall(b"x")
         expect(recv_exactly(s, 1) == b"X", "first reply")
-        start = time.monotonic()
-        got = recv_until_eof(s, timeout=30)
-        took = time.monotonic() - start
-        expect(got == b"", "nothing more before the close")
-        expect(0.45 <= took <= 0.5 + 5 * SLOW, "idle close near 0.5 s",
-               "0.5 s", "%.2f s" % took)
-        d.wait_log(r"close \S+ in=1 out=1 reason=idle timeout")
-        d.stop()
+        _expect_idle_close(d, s, 1)
 
 
 def test_idle_timeout_before_the_first_byte():
     # A client that connects and never sends is idle from the accept.
     with Daemon("-v", "--idle-timeout", "0.5") as d:
         s = connect(d.addr)
-        start = time.monotonic()
-        got = recv_until_eof(s, timeout=30)
-        took = time.monotonic() - start
-        expect(got == b"", "no bytes before the close")
-        expect(0.45 <= took <= 0.5 + 5 * SLOW, "idle close near 0.5 s",
-               "0.5 s", "%.2f s" % took)
-        d.wait_log(r"close \S+ in=0 out=0 reason=idle timeout")
-        d.stop()
+        _expect_idle_close(d, s, 0)
 
 
 def _fd_count(pid):
