@@ -596,12 +596,8 @@ conn_new(struct conn_env *env, evutil_socket_t fd)
 	c->env = env;
 	c->wait = event_new(env->base, fd, EV_READ | EV_PERSIST, conn_wait_cb,
 	    c);
-	if (c->wait == NULL)
+	if (c->wait == NULL || event_add(c->wait, env->idle_tv) != 0)
 		goto fail;
-	if (event_add(c->wait, env->idle_tv) != 0) {
-		event_free(c->wait);
-		goto fail;
-	}
 	if (log_get_level() >= LOG_DEBUG) {
 		c->peer = peer_name(fd);
 		log_debug("open %s", c->peer ? c->peer : "(unknown peer)");
@@ -613,6 +609,8 @@ conn_new(struct conn_env *env, evutil_socket_t fd)
 
 fail:
 	log_warn("cannot set up a connection: %s", strerror(errno));
+	if (c != NULL && c->wait != NULL)
+		event_free(c->wait);	/* after the log: it may clobber errno */
 	free(c);
 	evutil_closesocket(fd);
 	stats_add(env->stats, ST_REJECTED, 1);
