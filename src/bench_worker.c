@@ -153,7 +153,8 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* The duration is over (or the user asked to stop): send nothing more,
- * close what owes nothing, give the rest -t to finish. */
+ * close what owes nothing, give the rest (replies owed, connects in
+ * progress) -t to finish. */
 static void
 worker_soft_stop(struct bench_worker *w)
 {
@@ -170,6 +171,9 @@ worker_soft_stop(struct bench_worker *w)
 			ctr_add(w, BENCH_HELD, 1);
 			if (verify_owed(&c->v) == 0)
 				bconn_retire(c);
+		} else if (c->state == BCONN_CONNECTING) {
+			/* Like replies owed: -t to finish, or the sweep
+			 * counts it as a connect that timed out. */
 		} else if (c->state != BCONN_DONE) {
 			bconn_retire(c);
 		}
@@ -178,8 +182,8 @@ worker_soft_stop(struct bench_worker *w)
 		worker_hard_stop(w, 1);
 }
 
-/* Close everything now; replies still owed count as timeouts unless the
- * user cut the run short. */
+/* Close everything now; replies still owed count as timeouts and connects
+ * in progress as connect errors, unless the user cut the run short. */
 static void
 worker_hard_stop(struct bench_worker *w, int count)
 {
@@ -191,6 +195,10 @@ worker_hard_stop(struct bench_worker *w, int count)
 			ctr_add(w, BENCH_ERRORS + BENCH_ERR_TIMEOUT, 1);
 			bconn_describe(c, BENCH_ERR_TIMEOUT, "replies still owed "
 			    "at the end of the duration plus -t");
+		} else if (count && c->state == BCONN_CONNECTING) {
+			ctr_add(w, BENCH_ERRORS + BENCH_ERR_CONNECT, 1);
+			bconn_describe(c, BENCH_ERR_CONNECT, "connect still in "
+			    "progress at the end of the duration plus -t");
 		}
 		bconn_retire(c);
 	}

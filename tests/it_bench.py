@@ -217,6 +217,34 @@ def test_connection_refused():
     expect(took < 4 * SLOW, "gives up at once, not after -d", "< 4 s", took)
 
 
+def test_connects_that_never_finish_are_errors():
+    # A listener whose accept queue is full drops SYNs: connects hang.
+    # A run must not call that a success because its duration ended
+    # first: each such connect is an error once -t has passed.
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(0)
+    fillers = []
+    for _ in range(3):
+        f = socket.socket()
+        f.setblocking(False)
+        f.connect_ex(ls.getsockname())
+        fillers.append(f)
+    # The first filler is established (in the accept queue): full.
+    select.select([], [fillers[0]], [], 10 * SLOW)
+    addr = "127.0.0.1:%d" % ls.getsockname()[1]
+    try:
+        rc, j, err, took = bench_json(["-d", "1", "-t", "1", "-c", "4", addr])
+    finally:
+        for f in fillers:
+            f.close()
+        ls.close()
+    expect(rc == 3, "status when connects never finish", 3, rc)
+    expect(j["connections"] == 0 and j["errors_by_kind"]["connect"] == 4,
+           "every hanging connect counted", 4, j["errors_by_kind"])
+    expect(took < 1 + 1 + 2 * SLOW, "exits within -d + -t", "< 4 s", took)
+
+
 def test_churn():
     with Daemon() as d:
         rc, j, err, took = bench_json(["--churn", "-d", "2", "-c", "8", d.addr])
@@ -374,6 +402,7 @@ if __name__ == "__main__":
         test_stall_times_out_within_d_plus_t,
         test_short_and_extra_replies,
         test_connection_refused,
+        test_connects_that_never_finish_are_errors,
         test_churn,
         test_rate_holds,
         test_rate_counts_a_stall_from_the_schedule,
