@@ -51,8 +51,8 @@ parse_unix(const char *path, struct addr *a, char *err, size_t errlen)
 }
 
 static int
-resolve(const char *host, int port, struct addr *a, int numeric,
-    char *err, size_t errlen)
+resolve(const char *whole, const char *host, int port, struct addr *a,
+    int numeric, char *err, size_t errlen)
 {
 	struct addrinfo hints, *res;
 	int rc;
@@ -63,8 +63,8 @@ resolve(const char *host, int port, struct addr *a, int numeric,
 	hints.ai_flags = numeric ? AI_NUMERICHOST : 0;
 	rc = getaddrinfo(host, NULL, &hints, &res);
 	if (rc != 0) {
-		snprintf(err, errlen, "cannot resolve host '%s': %s", host,
-		    gai_strerror(rc));
+		snprintf(err, errlen, "%s: cannot resolve host '%s': %s", whole,
+		    host, gai_strerror(rc));
 		return -1;
 	}
 	memcpy(&a->ss, res->ai_addr, res->ai_addrlen);
@@ -74,11 +74,12 @@ resolve(const char *host, int port, struct addr *a, int numeric,
 	return 0;
 }
 
-int
-addr_parse(const char *s, struct addr *a, char *err, size_t errlen)
+/* peer: an address to connect to, where *:PORT means nothing. */
+static int
+parse(const char *whole, struct addr *a, int peer, char *err, size_t errlen)
 {
 	char host[256];		/* a DNS name is at most 253 bytes */
-	const char *colon, *hs;
+	const char *colon, *hs, *s = whole;
 	size_t hlen;
 	int port;
 
@@ -97,7 +98,7 @@ addr_parse(const char *s, struct addr *a, char *err, size_t errlen)
 		const char *close = strchr(s, ']');
 		if (close == NULL || close[1] != ':') {
 			snprintf(err, errlen, "invalid address '%s' "
-			    "(expected [IPV6]:PORT)", s);
+			    "(expected [IPV6]:PORT)", whole);
 			return -1;
 		}
 		hs = s + 1;
@@ -107,37 +108,45 @@ addr_parse(const char *s, struct addr *a, char *err, size_t errlen)
 		colon = strrchr(s, ':');
 		if (colon == NULL) {
 			snprintf(err, errlen, "invalid address '%s' (expected "
-			    "HOST:PORT, [IPV6]:PORT, *:PORT, unix:PATH or "
-			    "udp:HOST:PORT)", s);
+			    "HOST:PORT, [IPV6]:PORT, %sunix:PATH or "
+			    "udp:HOST:PORT)", whole, peer ? "" : "*:PORT, ");
 			return -1;
 		}
 		hs = s;
 		hlen = (size_t)(colon - s);
 		if (memchr(hs, ':', hlen) != NULL) {
 			snprintf(err, errlen, "invalid address '%s' "
-			    "(write IPv6 addresses as [IPV6]:PORT)", s);
+			    "(write IPv6 addresses as [IPV6]:PORT)", whole);
 			return -1;
 		}
 	}
 	if (parse_port(colon + 1, &port) != 0) {
 		snprintf(err, errlen, "invalid port '%s' in '%s' "
-		    "(0 to 65535)", colon + 1, s);
+		    "(0 to 65535)", colon + 1, whole);
 		return -1;
 	}
 	if (hlen == 0) {
-		snprintf(err, errlen, "invalid address '%s' (missing host)", s);
+		snprintf(err, errlen, "invalid address '%s' (missing host)",
+		    whole);
 		return -1;
 	}
 	if (hlen >= sizeof(host)) {
 		snprintf(err, errlen, "host name too long in '%s' (at most %zu "
-		    "bytes)", s, sizeof(host) - 1);
+		    "bytes)", whole, sizeof(host) - 1);
 		return -1;
 	}
 	memcpy(host, hs, hlen);
 	host[hlen] = '\0';
 
 	if (strcmp(host, "*") == 0 && *s != '[') {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&a->ss;
+		struct sockaddr_in6 *sin6;
+
+		if (peer) {
+			snprintf(err, errlen, "'%s' is an address to listen on: "
+			    "name the host to connect to", whole);
+			return -1;
+		}
+		sin6 = (struct sockaddr_in6 *)&a->ss;
 		sin6->sin6_family = AF_INET6;
 		sin6->sin6_addr = in6addr_any;
 		sin6->sin6_port = htons((uint16_t)port);
@@ -145,14 +154,26 @@ addr_parse(const char *s, struct addr *a, char *err, size_t errlen)
 		a->any = 1;
 		return 0;
 	}
-	if (resolve(host, port, a, *s == '[', err, errlen) != 0)
+	if (resolve(whole, host, port, a, *s == '[', err, errlen) != 0)
 		return -1;
 	if (*s == '[' && a->ss.ss_family != AF_INET6) {
 		snprintf(err, errlen, "invalid address '%s' "
-		    "(brackets are for IPv6)", s);
+		    "(brackets are for IPv6)", whole);
 		return -1;
 	}
 	return 0;
+}
+
+int
+addr_parse(const char *s, struct addr *a, char *err, size_t errlen)
+{
+	return parse(s, a, 0, err, errlen);
+}
+
+int
+addr_parse_peer(const char *s, struct addr *a, char *err, size_t errlen)
+{
+	return parse(s, a, 1, err, errlen);
 }
 
 void

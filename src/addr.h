@@ -26,6 +26,10 @@ struct addr {
  * or -1 with the reason in err. */
 int	addr_parse(const char *s, struct addr *a, char *err, size_t errlen);
 
+/* The same for an address to connect to: *:PORT is refused. */
+int	addr_parse_peer(const char *s, struct addr *a, char *err,
+	    size_t errlen);
+
 /* Fill a from a socket address, e.g. what getsockname() returned. */
 void	addr_from_sockaddr(struct addr *a, enum addr_kind kind,
 	    const struct sockaddr *sa, socklen_t len);

@@ -408,7 +408,7 @@ bench_opts_parse(struct bench_opts *o, int argc, char **argv, char *err,
 		return BENCH_OPTS_ERROR;
 	}
 	snprintf(o->addr_text, sizeof(o->addr_text), "%s", addr);
-	if (addr_parse(addr, &o->addr, err, errlen) != 0) {
+	if (addr_parse_peer(addr, &o->addr, err, errlen) != 0) {
 		char why[BENCH_ERRLEN];
 
 		snprintf(why, sizeof(why), "%s", err);

@@ -91,13 +91,8 @@ client_parse(struct client_opts *o, int argc, char **argv, char *err,
 	}
 	if (argc - optind == 1)
 		o->addr_str = argv[optind];
-	if (addr_parse(o->addr_str, &o->addr, why, sizeof(why)) != 0) {
+	if (addr_parse_peer(o->addr_str, &o->addr, why, sizeof(why)) != 0) {
 		snprintf(err, errlen, "%s", why);
-		return CLIENT_BAD;
-	}
-	if (o->addr.any) {
-		snprintf(err, errlen, "'%s' is an address to listen on: name "
-		    "the host to connect to", o->addr_str);
 		return CLIENT_BAD;
 	}
 	/* A stream cannot carry an empty message and the server answers

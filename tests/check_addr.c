@@ -68,7 +68,8 @@ static const struct bad_case bad[] = {
 	{ "[127.0.0.1]:80", "brackets are for IPv6" },
 	{ "unix:", "unix: needs a path" },
 	{ "", "invalid address ''" },
-	{ "udp:", "invalid address ''" },
+	{ "udp:", "invalid address 'udp:'" },
+	{ "udp:unix:/x", "invalid port '/x' in 'udp:unix:/x'" },
 	{ "udp:53", "expected HOST:PORT" },
 };
 
@@ -180,9 +181,38 @@ START_TEST(test_parse_unresolvable)
 
 	rc = addr_parse("nohost.invalid:80", &a, err, sizeof(err));
 	ck_assert_msg(rc == -1, "nohost.invalid:80: expected -1, got %d", rc);
-	ck_assert_msg(strstr(err, "cannot resolve host 'nohost.invalid'") !=
-	    NULL, "nohost.invalid:80: expected \"cannot resolve host "
-	    "'nohost.invalid'\", got \"%s\"", err);
+	ck_assert_msg(strstr(err, "nohost.invalid:80: cannot resolve host "
+	    "'nohost.invalid'") != NULL, "nohost.invalid:80: expected "
+	    "\"nohost.invalid:80: cannot resolve host 'nohost.invalid'\", "
+	    "got \"%s\"", err);
+}
+END_TEST
+
+/* Where to connect: *:PORT means nothing, and the error's list of forms
+ * leaves it out; every other form parses as for listening. */
+START_TEST(test_parse_peer)
+{
+	char err[ERRLEN] = "";
+	struct addr a;
+
+	ck_assert_int_eq(addr_parse_peer("*:80", &a, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "'*:80' is an address to listen on") != NULL,
+	    "*:80 as a peer: got \"%s\"", err);
+	ck_assert_int_eq(addr_parse_peer("foo", &a, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "expected HOST:PORT") != NULL &&
+	    strstr(err, "*:PORT") == NULL,
+	    "foo as a peer: expected the forms without *:PORT, got \"%s\"",
+	    err);
+	ck_assert_int_eq(addr_parse("foo", &a, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "*:PORT") != NULL,
+	    "foo to listen on: expected *:PORT among the forms, got \"%s\"",
+	    err);
+	ck_assert_int_eq(addr_parse_peer("udp:127.0.0.1:53", &a, err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(a.kind, ADDR_UDP);
+	ck_assert_int_eq(addr_parse_peer("unix:/tmp/x.sock", &a, err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(a.kind, ADDR_UNIX);
 }
 END_TEST
 
@@ -373,6 +403,7 @@ addr_suite(void)
 	tcase_add_loop_test(tc, test_parse_good, 0, NGOOD);
 	tcase_add_loop_test(tc, test_parse_bad, 0, NBAD);
 	tcase_add_loop_test(tc, test_unix_path_length, 0, 2);
+	tcase_add_test(tc, test_parse_peer);
 	suite_add_tcase(s, tc);
 
 	/* Its own case, with room for a slow resolver. */
