@@ -171,10 +171,10 @@ worker_soft_stop(struct bench_worker *w)
 			ctr_add(w, BENCH_HELD, 1);
 			if (verify_owed(&c->v) == 0)
 				bconn_retire(c);
-		} else if (c->state == BCONN_CONNECTING) {
-			/* Like replies owed: -t to finish, or the sweep
-			 * counts it as a connect that timed out. */
-		} else if (c->state != BCONN_DONE) {
+		} else if (c->state != BCONN_DONE &&
+		    c->state != BCONN_CONNECTING) {
+			/* A connect in progress is like replies owed: -t to
+			 * finish, or the sweep counts it as timed out. */
 			bconn_retire(c);
 		}
 	}
@@ -191,16 +191,15 @@ worker_hard_stop(struct bench_worker *w, int count)
 	for (int i = 0; i < w->n; i++) {
 		struct bconn *c = &w->conns[i];
 
-		if (count && c->state == BCONN_OPEN && verify_owed(&c->v) > 0) {
-			ctr_add(w, BENCH_ERRORS + BENCH_ERR_TIMEOUT, 1);
-			bconn_describe(c, BENCH_ERR_TIMEOUT, "replies still owed "
+		/* bconn_fail() retires: stopping ends churn too. */
+		if (count && c->state == BCONN_OPEN && verify_owed(&c->v) > 0)
+			bconn_fail(c, BENCH_ERR_TIMEOUT, "replies still owed "
 			    "at the end of the duration plus -t");
-		} else if (count && c->state == BCONN_CONNECTING) {
-			ctr_add(w, BENCH_ERRORS + BENCH_ERR_CONNECT, 1);
-			bconn_describe(c, BENCH_ERR_CONNECT, "connect still in "
+		else if (count && c->state == BCONN_CONNECTING)
+			bconn_fail(c, BENCH_ERR_CONNECT, "connect still in "
 			    "progress at the end of the duration plus -t");
-		}
-		bconn_retire(c);
+		else
+			bconn_retire(c);
 	}
 }
 

@@ -65,6 +65,7 @@ static void
 conn_close(struct conn *c, enum close_reason why)
 {
 	struct conn_env *env = c->env;
+	evutil_socket_t fd;
 
 	if (c->peer != NULL) {
 		log_debug("close %s in=%llu out=%llu reason=%s", c->peer,
@@ -81,15 +82,13 @@ conn_close(struct conn *c, enum close_reason why)
 		stats_add(env->stats, ST_RESETS, 1);
 	LIST_REMOVE(c, link);
 	env->nconns--;
-	if (c->bev != NULL) {
-		if (c->wait != NULL)
-			event_free(c->wait);
-		bufferevent_free(c->bev);	/* BEV_OPT_CLOSE_ON_FREE */
-	} else {
-		evutil_socket_t fd = event_get_fd(c->wait);
+	fd = conn_fd(c);
+	if (c->wait != NULL)
 		event_free(c->wait);
+	if (c->bev != NULL)
+		bufferevent_free(c->bev);	/* BEV_OPT_CLOSE_ON_FREE */
+	else
 		evutil_closesocket(fd);
-	}
 	free(c);
 	env->closed(env->arg);
 }
@@ -145,6 +144,13 @@ scratch_chunk(const struct conn *c)
 	return c->env->chunk_size < SCRATCH ? c->env->chunk_size : SCRATCH;
 }
 
+/* A read or write that found nothing to do now: not an error. */
+static int
+try_later(int err)
+{
+	return err == EAGAIN || err == EWOULDBLOCK || err == EINTR;
+}
+
 /* A socket error on our own read or write, classified as libevent would. */
 static void
 conn_sock_error(struct conn *c, int err)
@@ -164,7 +170,7 @@ send_or_queue(struct conn *c, evutil_socket_t fd, const unsigned char *buf,
 	ssize_t w = 0;
 
 	if (evbuffer_get_length(out) == 0 && (w = write(fd, buf, m)) < 0) {
-		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+		if (!try_later(errno)) {
 			conn_sock_error(c, errno);
 			return -1;
 		}
@@ -195,7 +201,7 @@ own_read(struct conn *c, evutil_socket_t fd, unsigned char *buf, size_t want)
 	ssize_t r = read(fd, buf, want);
 
 	if (r < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		if (try_later(errno))
 			return 0;
 		conn_sock_error(c, errno);
 		return -1;
@@ -567,8 +573,7 @@ conn_wait_cb(evutil_socket_t fd, short what, void *arg)
 	if ((r = read(fd, buf, chunk)) <= 0) {
 		if (r == 0)
 			conn_close(c, CLOSE_EOF);
-		else if (errno != EAGAIN && errno != EWOULDBLOCK &&
-		    errno != EINTR)
+		else if (!try_later(errno))
 			conn_sock_error(c, errno);
 		return;
 	}

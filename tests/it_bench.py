@@ -231,7 +231,10 @@ def test_connects_that_never_finish_are_errors():
         f.connect_ex(ls.getsockname())
         fillers.append(f)
     # The first filler is established (in the accept queue): full.
-    select.select([], [fillers[0]], [], 10 * SLOW)
+    _, up, _ = select.select([], [fillers[0]], [], 10 * SLOW)
+    expect(up and fillers[0].getsockopt(socket.SOL_SOCKET,
+                                        socket.SO_ERROR) == 0,
+           "the accept queue is full")
     addr = "127.0.0.1:%d" % ls.getsockname()[1]
     try:
         rc, j, err, took = bench_json(["-d", "1", "-t", "1", "-c", "4", addr])

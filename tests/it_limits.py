@@ -1,7 +1,6 @@
 #!/usr/bin/env python3
 """Integration: the bounds an operator relies on -- timeouts, backpressure,
 the connection limit and descriptor exhaustion."""
-import os
 import resource
 import socket
 import time
@@ -47,22 +46,18 @@ def test_idle_timeout_before_the_first_byte():
         _expect_idle_close(d, s, 0)
 
 
-def _fd_count(pid):
-    return len(os.listdir("/proc/%d/fd" % pid))
-
-
 def test_idle_connections_are_cheap():
     # Many clients connect and wait: until a connection's first byte it
     # holds no buffers, so 2000 of them cost well under 1 KiB each.  Then
     # every one of them is still served.
     n = 2000
     with Daemon("--threads", "1") as d:
-        base_fds, base_rss = _fd_count(d.proc.pid), d.rss_kib()
+        base_fds, base_rss = d.nfds(), d.rss_kib()
         clients = [connect(d.addr) for _ in range(n)]
         deadline = time.monotonic() + 20 * SLOW
-        while _fd_count(d.proc.pid) < base_fds + n:
+        while d.nfds() < base_fds + n:
             expect(time.monotonic() < deadline, "server accepted %d" % n,
-                   n, _fd_count(d.proc.pid) - base_fds)
+                   n, d.nfds() - base_fds)
             time.sleep(0.05)
         per_conn = (d.rss_kib() - base_rss) * 1024 / n
         expect(per_conn < 1024 or not RSS_MEANINGFUL,

@@ -208,6 +208,10 @@ class Daemon:
         expect(rc == 0, "upcased exit status after SIGTERM", 0, rc)
         return rc
 
+    def nfds(self):
+        """Descriptors upcased holds now (listeners, loops, connections)."""
+        return len(os.listdir("/proc/%d/fd" % self.proc.pid))
+
     def rss_kib(self):
         with open("/proc/%d/status" % self.proc.pid) as f:
             for line in f:
