@@ -3,7 +3,8 @@
  * only once every reply is out (or a timeout says it never will be).
  *
  * A connection reads with one event of its own (EV_READ|EV_PERSIST, the
- * idle timeout on it) and answers with a write() straight from the stack.
+ * idle timeout on it) into its loop's scratch buffer and answers with a
+ * write() straight from there.
  * Replies the kernel does not take at once go to a bufferevent, created
  * the first time that happens: its output buffer holds them, writes them
  * as the socket allows, under the write timeout, and its write
@@ -60,8 +61,6 @@ struct conn {
 	char			*peer;		/* only at debug level */
 };
 
-/* The stack buffer of one read: the most one read takes. */
-#define SCRATCH		16384
 /* Further chunks read in one wake-up while the kernel takes every reply:
  * a stream costs a read and a write per chunk, as in a plain epoll server,
  * instead of a trip through epoll each; the bound keeps it fair to the
@@ -118,13 +117,6 @@ conn_close(struct conn *c, enum close_reason why)
 		evutil_closesocket(fd);
 	free(c);
 	env->closed(env->arg);
-}
-
-/* The most one read takes: chunk_size, within the stack buffer. */
-static size_t
-scratch_chunk(const struct conn *c)
-{
-	return c->env->chunk_size < SCRATCH ? c->env->chunk_size : SCRATCH;
 }
 
 /* The read timer: the idle timeout, or the quiet time of a drain. */
@@ -295,7 +287,7 @@ serve_queued(struct conn *c)
 {
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	struct evbuffer_iovec v;
-	size_t chunk = scratch_chunk(c);
+	size_t chunk = c->env->chunk_size;
 	ssize_t r;
 
 	if (evbuffer_reserve_space(out, (ev_ssize_t)chunk, &v, 1) != 1) {
@@ -315,14 +307,15 @@ serve_queued(struct conn *c)
 	conn_backpressure(c);
 }
 
-/* The common case, nothing queued: read a chunk to the stack, uppercase it
- * in place and write it at once.  While the reads fill whole chunks and
- * the kernel takes every reply, go on for up to MORE_READS chunks. */
+/* The common case, nothing queued: read a chunk into the loop's scratch
+ * buffer, uppercase it in place and write it at once.  While the reads
+ * fill whole chunks and the kernel takes every reply, go on for up to
+ * MORE_READS chunks. */
 static void
 serve_direct(struct conn *c)
 {
-	unsigned char buf[SCRATCH];
-	size_t chunk = scratch_chunk(c);
+	unsigned char *buf = c->env->scratch;
+	size_t chunk = c->env->chunk_size;
 	ssize_t r;
 
 	for (int i = 0; i <= MORE_READS; i++) {
@@ -357,8 +350,7 @@ conn_linger(struct conn *c)
 static void
 linger_discard(struct conn *c)
 {
-	unsigned char buf[SCRATCH];
-	ssize_t r = read(conn_fd(c), buf, sizeof(buf));
+	ssize_t r = read(conn_fd(c), c->env->scratch, c->env->chunk_size);
 
 	if (r == 0 || (r < 0 && !try_later(errno)))
 		conn_close(c, CLOSE_SHUTDOWN);

@@ -19,6 +19,9 @@ struct conn_env {
 	const struct timeval	*idle_tv;	/* NULL: none */
 	const struct timeval	*write_tv;	/* NULL: none */
 	size_t			 chunk_size;
+	/* One read's buffer, chunk_size bytes: a loop runs one callback
+	 * at a time, so its connections share it. */
+	unsigned char		*scratch;
 	size_t			 max_pending;
 	struct stats		*stats;
 	/* Called after each connection is gone. */

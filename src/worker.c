@@ -148,6 +148,8 @@ worker_new(int id, const struct config *cfg, struct event_base *base,
 
 	w->env.base = w->base;
 	w->env.chunk_size = cfg->chunk_size;
+	if ((w->env.scratch = malloc(cfg->chunk_size)) == NULL)
+		goto fail;
 	w->env.max_pending = cfg->max_pending;
 	w->env.stats = &w->stats;
 	w->env.closed = conn_gone;
@@ -260,6 +262,7 @@ worker_free(struct worker *w)
 	for (size_t i = 0; i < w->qlen; i++)
 		evutil_closesocket(w->queue[i]);
 	free(w->queue);
+	free(w->env.scratch);
 	if (w->deadline_ev != NULL)
 		event_free(w->deadline_ev);
 	if (w->wake_ev != NULL)
