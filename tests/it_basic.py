@@ -126,6 +126,28 @@ def test_half_close_gets_everything():
         d.stop()
 
 
+def test_half_close_with_replies_queued():
+    # 16 MB sent without reading, into a small receive buffer: when the EOF
+    # arrives most replies are still queued in upcased, not in the kernel.
+    # They all come out, in order, and only then does upcased close.
+    data = random.Random(4).randbytes(16 << 20)
+    with Daemon("-v", "--max-pending", str(64 << 20)) as d:
+        fam, kind, sa = parse_addr(d.addr)
+        s = socket.socket(fam, kind)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        s.settimeout(30 * SLOW)
+        s.connect(sa)
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        got = recv_until_eof(s, timeout=60)
+        expect(len(got) == len(data), "bytes before EOF", len(data), len(got))
+        expect(got == bupper(data), "queued replies' content")
+        d.wait_log(r"close \S+ in=%d out=%d reason=eof" % (len(data),
+                                                         len(data)))
+        s.close()
+        d.stop()
+
+
 def test_empty_connection_closes_cleanly():
     with Daemon("-v") as d:
         s = connect(d.addr)
@@ -283,6 +305,7 @@ if __name__ == "__main__":
         test_ten_megabyte_stream,
         test_chunking_is_invisible,
         test_half_close_gets_everything,
+        test_half_close_with_replies_queued,
         test_empty_connection_closes_cleanly,
         test_ipv6,
         test_any_address,
