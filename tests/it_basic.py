@@ -132,11 +132,7 @@ def test_half_close_with_replies_queued():
     # They all come out, in order, and only then does upcased close.
     data = random.Random(4).randbytes(16 << 20)
     with Daemon("-v", "--max-pending", str(64 << 20)) as d:
-        fam, kind, sa = parse_addr(d.addr)
-        s = socket.socket(fam, kind)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-        s.settimeout(30 * SLOW)
-        s.connect(sa)
+        s = connect(d.addr, timeout=30, rcvbuf=65536)
         s.sendall(data)
         s.shutdown(socket.SHUT_WR)
         got = recv_until_eof(s, timeout=60)

@@ -69,13 +69,6 @@ def expect_latency_sane(j, what, limit_us):
            limit_us, lat["max"])
 
 
-def daemon_stats(d):
-    """Ask upcased for its counters (SIGUSR1) and parse the stats line."""
-    d.signal(signal.SIGUSR1)
-    m = d.wait_log(r" stats (conns_now=.*)$")
-    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(1))}
-
-
 class WrongServer:
     """tests/wrong_server.py in one of its modes, on a free port."""
 
@@ -125,7 +118,7 @@ def test_json_against_upcased():
                j["bytes_per_sec"])
         expect_latency_sane(j, "closed loop", 5e6)
         # The server saw exactly the bytes bench says it exchanged.
-        st = daemon_stats(d)
+        st = d.stats()
         expect(st["bytes_in"] == j["bytes"] and st["bytes_out"] == j["bytes"],
                "upcased's byte counters match bench's", j["bytes"],
                (st["bytes_in"], st["bytes_out"]))
@@ -264,7 +257,7 @@ def test_churn():
         expect(abs(j["conns_per_sec"] - cps) <= cps * 1e-3, "conns_per_sec",
                cps, j["conns_per_sec"])
         expect_latency_sane(j, "churn", 5e6)
-        st = daemon_stats(d)
+        st = d.stats()
         # A connect cut by the deadline may have reached upcased.
         expect(j["connections"] <= st["conns_total"] <= j["connections"] + 8,
                "upcased saw every connection", j["connections"],
@@ -314,7 +307,7 @@ def test_idle_holds_connections():
             deadline = time.monotonic() + 10 * SLOW
             now = 0
             while time.monotonic() < deadline and p.poll() is None:
-                now = daemon_stats(d)["conns_now"]
+                now = d.stats()["conns_now"]
                 if now == 200:
                     break
                 time.sleep(0.1)

@@ -408,6 +408,10 @@ def test_bounded_memory():
         env = dict(os.environ, ASAN_OPTIONS=(asan + ":" if asan else "")
                    + "quarantine_size_mb=1")
         p = start(d.addr, stdin=f, env=env)
+        # The read loop below waits for EOF: a client that stalls is
+        # killed at the deadline and fails on its exit status.
+        watchdog = threading.Timer(120 * SLOW, p.kill)
+        watchdog.start()
         total, nonzero, peak = 0, 0, 0
         while True:
             chunk = p.stdout.read1(1 << 20)
@@ -416,6 +420,7 @@ def test_bounded_memory():
             total += len(chunk)
             nonzero += len(chunk) - chunk.count(0)
             peak = max(peak, peak_kib(p.pid))
+        watchdog.cancel()
         rc, _, err = wait_exit(p)
         expect(rc == 0 and total == size and nonzero == 0,
                "96 MB of zeros through", (0, size, 0), (rc, total, nonzero, err))

@@ -4,6 +4,7 @@ shutdown an operator relies on."""
 import os
 import random
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -27,12 +28,6 @@ def conf_file(text):
     f.write(text)
     f.close()
     return f.name
-
-
-def stats(d):
-    d.signal(signal.SIGUSR1)
-    m = d.wait_log(r" info stats (.*)$")
-    return dict(kv.split("=") for kv in m.group(1).split())
 
 
 def test_help_and_version():
@@ -112,11 +107,11 @@ def test_sigusr1_logs_counters():
         # Wait for the three closes to be counted, by event.
         deadline = time.monotonic() + 10 * SLOW
         while True:
-            st = stats(d)
-            if st["conns_now"] == "0" or time.monotonic() > deadline:
+            st = d.stats()
+            if st["conns_now"] == 0 or time.monotonic() > deadline:
                 break
-        expect(st["conns_total"] == "3" and st["bytes_in"] == "9" and
-               st["bytes_out"] == "9" and st["conns_now"] == "0",
+        expect(st["conns_total"] == 3 and st["bytes_in"] == 9 and
+               st["bytes_out"] == 9 and st["conns_now"] == 0,
                "stats after three exchanges", "total 3, 9 in, 9 out", st)
         d.stop()
 
@@ -132,15 +127,6 @@ def _slow_read_until_eof(s):
         time.sleep(0.001)  # a slow reader keeps replies pending
 
 
-def _wait_bytes_in(d, at_least):
-    deadline = time.monotonic() + 20 * SLOW
-    while True:
-        n = int(stats(d)["bytes_in"])
-        if n >= at_least:
-            return n
-        expect(time.monotonic() < deadline, "server read %d bytes" % at_least)
-
-
 def test_sigterm_loses_no_pending_reply():
     # A client uploads 4 MB, half-closes, and reads slowly, so the server
     # holds replies (and has stopped reading) when SIGTERM comes: every
@@ -153,7 +139,7 @@ def test_sigterm_loses_no_pending_reply():
         sender = threading.Thread(target=lambda: (
             busy.sendall(data), busy.shutdown(socket.SHUT_WR)))
         sender.start()
-        _wait_bytes_in(d, 256 * 1024)
+        d.wait_bytes_in(256 * 1024)
         d.signal(signal.SIGTERM)
         d.wait_log(r"SIGTERM: shutting down")
         expect(recv_until_eof(idle) == b"", "idle client closed at shutdown")
@@ -184,7 +170,7 @@ def test_sigterm_while_client_still_sends():
 
         sender = threading.Thread(target=send)
         sender.start()
-        read_before = _wait_bytes_in(d, 512 * 1024)
+        read_before = d.wait_bytes_in(512 * 1024)
         d.signal(signal.SIGTERM)
         got = _slow_read_until_eof(busy)
         expect(len(got) >= read_before, "replies for all bytes read before SIGTERM",
@@ -194,6 +180,32 @@ def test_sigterm_while_client_still_sends():
         sender.join()
         rc = d.wait(30)
         expect(rc == 0, "exit status after graceful shutdown", 0, rc)
+
+
+def test_lingering_close_absorbs_late_input():
+    # At shutdown, with replies sent but not yet acknowledged, upcased
+    # drains, then sends FIN and discards what the client still sends
+    # until it goes quiet: closing with unread input would reset the
+    # connection and could destroy replies the client has not read yet.
+    data = random.Random(12).randbytes(64 * 1024)
+    with Daemon("-v", "--shutdown-timeout", "30") as d:
+        s = connect(d.addr, timeout=30, rcvbuf=4096)
+        s.sendall(data)
+        d.wait_bytes_in(len(data))
+        d.signal(signal.SIGTERM)
+        d.wait_log(r"SIGTERM: shutting down")
+        expect(recv_exactly(s, len(data), 30) == bupper(data),
+               "replies during the drain")
+        p = select.poll()
+        p.register(s, select.POLLRDHUP)
+        expect(p.poll(30000 * SLOW), "upcased's FIN after the drain")
+        s.sendall(b"late" * 10000)  # several reads' worth, no half-close
+        rc = d.wait(30)
+        expect(rc == 0, "exit status after graceful shutdown", 0, rc)
+        err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        expect(err == 0, "no reset for the late input", 0, os.strerror(err))
+        expect(recv_until_eof(s) == b"", "a clean EOF")
+        s.close()
 
 
 def test_shutdown_timeout_bounds_the_wait():
@@ -279,6 +291,7 @@ if __name__ == "__main__":
         test_sigusr1_logs_counters,
         test_sigterm_loses_no_pending_reply,
         test_sigterm_while_client_still_sends,
+        test_lingering_close_absorbs_late_input,
         test_shutdown_timeout_bounds_the_wait,
         test_second_signal_exits_at_once,
         test_log_lines_are_timestamped,

@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """Integration: the bounds an operator relies on -- timeouts, backpressure,
 the connection limit and descriptor exhaustion."""
+import fcntl
 import resource
 import socket
+import struct
+import tempfile
+import termios
 import time
 
-from itlib import (Daemon, connect, expect, recv_exactly, recv_until_eof,
-                   run_tests, flood_until_stalled, RSS_MEANINGFUL, SLOW,
-                   WRAPPER)
+from itlib import (Daemon, TestFailure, connect, expect, parse_addr,
+                   recv_exactly, recv_until_eof, run_tests,
+                   flood_until_stalled, RSS_MEANINGFUL, SLOW, WRAPPER)
 
 
 def hello(addr, timeout=10):
@@ -128,6 +132,59 @@ def test_write_timeout_closes_a_stuck_reader():
         d.stop()
 
 
+def test_idle_timer_waits_for_queued_replies():
+    # A client that sends 2 MB and never reads, below max_pending: replies
+    # stay queued and reading stays on.  Nothing more arrives, but with
+    # replies still to deliver the client is not idle: what closes it is
+    # the write timeout, not the much shorter idle timeout.  (A unix
+    # socket: its kernel buffer is small and fixed, so replies queue.)
+    with tempfile.TemporaryDirectory() as tmp, \
+            Daemon("-v", "--idle-timeout", "0.3", "--write-timeout", "3",
+                   "--max-pending", str(8 << 20),
+                   listen=("unix:%s/u" % tmp,)) as d:
+        s = connect(d.addr, timeout=30)
+        s.sendall(b"q" * (2 << 20))
+        m = d.wait_log(r"close \S+ in=\d+ out=\d+ reason=(.*)$", timeout=30)
+        expect(m.group(1) == "write timeout", "close reason with replies queued",
+               "write timeout", m.group(1))
+        s.close()
+        d.stop()
+
+
+def _tcp_tx_queue(local_port, remote_port):
+    """Bytes the kernel holds unsent or unacknowledged for one IPv4 TCP
+    socket (the tx_queue column of /proc/net/tcp)."""
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fld = line.split()
+            if (int(fld[1].split(":")[1], 16) == local_port and
+                    int(fld[2].split(":")[1], 16) == remote_port):
+                return int(fld[4].split(":")[0], 16)
+    raise TestFailure("server socket not in /proc/net/tcp")
+
+
+def test_pending_bounded_by_max_pending_plus_one_chunk():
+    # What upcased itself holds for a client that does not read: every
+    # byte it read, less what the two kernels hold, is at most max_pending
+    # plus the one chunk read before reading paused.
+    max_pending, chunk = 4096, 16384
+    with Daemon("--max-pending", str(max_pending), "--chunk-size", str(chunk),
+                "--threads", "1") as d:
+        s = connect(d.addr, rcvbuf=4096)
+        flood_until_stalled(s)
+        n_in = d.stats()["bytes_in"]
+        tx = _tcp_tx_queue(parse_addr(d.addr)[2][1], s.getsockname()[1])
+        rx = struct.unpack("i", fcntl.ioctl(s, termios.FIONREAD, b"\0" * 4))[0]
+        held = n_in - tx - rx
+        expect(held <= max_pending + chunk, "replies held in upcased",
+               "<= %d" % (max_pending + chunk),
+               "%d (read %d, server kernel %d, client kernel %d)" % (
+                   held, n_in, tx, rx))
+        s.close()
+        d.stop()
+
+
 def test_reader_that_never_reads_is_bounded():
     # One client floods without reading.  The server stops reading it at
     # max_pending, so its memory stays flat while the client's data piles
@@ -222,6 +279,8 @@ if __name__ == "__main__":
         test_activity_resets_idle_timer,
         test_idle_none_never_fires,
         test_write_timeout_closes_a_stuck_reader,
+        test_idle_timer_waits_for_queued_replies,
+        test_pending_bounded_by_max_pending_plus_one_chunk,
         test_reader_that_never_reads_is_bounded,
         test_max_conns_pauses_and_resumes,
         test_descriptor_exhaustion_does_not_spin,

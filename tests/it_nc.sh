@@ -2,6 +2,8 @@
 # Integration: upcased used the way a person would, with netcat-openbsd.
 set -u
 UPCASED=${UPCASED:-$(dirname "$0")/../src/upcased}
+# A command to run upcased under, e.g. valgrind (as for the Python tests).
+WRAPPER=${UPCASED_WRAPPER:-}
 command -v nc >/dev/null 2>&1 || { echo "SKIP: nc (netcat-openbsd) not installed"; exit 77; }
 
 tmp=$(mktemp -d)
@@ -12,7 +14,8 @@ pass=0 fail=0
 ok() { pass=$((pass + 1)); echo "ok - $1"; }
 bad() { fail=$((fail + 1)); echo "not ok - $1"; echo "  expected: $2"; echo "  got:      $3"; }
 
-$UPCASED -l 127.0.0.1:0 -l udp:127.0.0.1:0 -l "unix:$tmp/u.sock" 2>"$tmp/log" &
+: >"$tmp/log"	# exists before the wait loop greps it
+$WRAPPER $UPCASED -l 127.0.0.1:0 -l udp:127.0.0.1:0 -l "unix:$tmp/u.sock" 2>"$tmp/log" &
 pid=$!
 # Wait (bounded) for the three listening lines.
 i=0

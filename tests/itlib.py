@@ -80,9 +80,13 @@ def parse_addr(text):
     return socket.AF_INET, kind, (host, int(port))
 
 
-def connect(addr, timeout=10):
+def connect(addr, timeout=10, rcvbuf=None):
+    """A client socket; rcvbuf sets SO_RCVBUF before connecting (a small
+    one keeps replies out of the kernel and queued in upcased)."""
     fam, kind, sa = parse_addr(addr)
     s = socket.socket(fam, kind)
+    if rcvbuf is not None:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     s.settimeout(timeout * SLOW)
     s.connect(sa)
     return s
@@ -207,6 +211,22 @@ class Daemon:
         rc = self.wait(timeout)
         expect(rc == 0, "upcased exit status after SIGTERM", 0, rc)
         return rc
+
+    def stats(self):
+        """Ask upcased for its counters (SIGUSR1); parse the stats line."""
+        self.signal(signal.SIGUSR1)
+        m = self.wait_log(r" stats (conns_now=.*)$")
+        return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(1))}
+
+    def wait_bytes_in(self, at_least):
+        """Wait until upcased has read at_least bytes; return how many."""
+        deadline = time.monotonic() + 20 * SLOW
+        while True:
+            n = self.stats()["bytes_in"]
+            if n >= at_least:
+                return n
+            expect(time.monotonic() < deadline,
+                   "server read %d bytes" % at_least, at_least, n)
 
     def nfds(self):
         """Descriptors upcased holds now (listeners, loops, connections)."""
