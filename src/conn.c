@@ -345,6 +345,8 @@ conn_linger(struct conn *c)
 		return;
 	}
 	c->lingering = 1;
+	if (c->peer != NULL)
+		log_debug("linger %s", c->peer);
 }
 
 static void
