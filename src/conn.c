@@ -56,8 +56,8 @@ struct conn {
 	unsigned		 eof:1;		/* client shut its write side */
 	unsigned		 draining:1;	/* server shutting down */
 	unsigned		 lingering:1;	/* FIN sent, discarding input */
-	unsigned		 own_skip:6;	/* see more_due() */
-	unsigned		 own_backoff:6;
+	unsigned		 more_skip:6;	/* see more_due() */
+	unsigned		 more_backoff:6;
 	char			*peer;		/* only at debug level */
 };
 
@@ -227,9 +227,9 @@ send_or_queue(struct conn *c, const unsigned char *buf, size_t m)
 static int
 more_due(struct conn *c)
 {
-	if (c->own_skip == 0)
+	if (c->more_skip == 0)
 		return 1;
-	c->own_skip--;
+	c->more_skip--;
 	return 0;
 }
 
@@ -237,12 +237,12 @@ static void
 more_result(struct conn *c, int hit)
 {
 	if (hit) {
-		c->own_backoff = 0;
+		c->more_backoff = 0;
 		return;
 	}
-	c->own_backoff = c->own_backoff * 2 + 1 > MORE_BACKOFF_MAX ?
-	    MORE_BACKOFF_MAX : c->own_backoff * 2 + 1;
-	c->own_skip = c->own_backoff;
+	c->more_backoff = c->more_backoff * 2 + 1 > MORE_BACKOFF_MAX ?
+	    MORE_BACKOFF_MAX : c->more_backoff * 2 + 1;
+	c->more_skip = c->more_backoff;
 }
 
 /* The client shut its write side: send what is queued, then close; the
@@ -319,8 +319,6 @@ serve_direct(struct conn *c)
 	ssize_t r;
 
 	for (int i = 0; i <= MORE_READS; i++) {
-		if (i == 1 && !more_due(c))
-			return;
 		if ((r = conn_read(c, buf, chunk)) < 0)
 			return;
 		if (i == 1)
@@ -329,7 +327,8 @@ serve_direct(struct conn *c)
 			return;
 		upper_copy(buf, buf, (size_t)r);
 		if (send_or_queue(c, buf, (size_t)r) != 0 ||
-		    (size_t)r < chunk || conn_pending(c) > 0)
+		    (size_t)r < chunk || conn_pending(c) > 0 ||
+		    (i == 0 && !more_due(c)))
 			return;
 	}
 }
@@ -367,20 +366,15 @@ linger_discard(struct conn *c)
  * the output evbuffer.
  */
 static int
-has_unread(struct conn *c)
+kernel_holds(struct conn *c, unsigned long what)
 {
 	int n = 0;
 
-	return ioctl(conn_fd(c), FIONREAD, &n) == 0 && n > 0;
+	return ioctl(conn_fd(c), what, &n) == 0 && n > 0;
 }
 
-static int
-has_unacked(struct conn *c)
-{
-	int n = 0;
-
-	return ioctl(conn_fd(c), SIOCOUTQ, &n) == 0 && n > 0;
-}
+#define has_unread(c)	kernel_holds((c), FIONREAD)
+#define has_unacked(c)	kernel_holds((c), SIOCOUTQ)
 
 /* Nothing received for the read timer's time. */
 static void
