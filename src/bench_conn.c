@@ -41,7 +41,7 @@ bconn_init(struct bconn *c, struct bench_worker *w, int idx,
 
 /* Tell the first error of each kind on stderr, so that a failed run says
  * what happened and to which connection, without a flood. */
-void
+static void
 bconn_describe(struct bconn *c, enum bench_err kind, const char *what)
 {
 	struct bench_run *run = c->w->run;
@@ -315,6 +315,12 @@ bconn_established(struct bconn *c, uint64_t now)
 	bconn_state(c, BCONN_OPEN);
 	c->progress = now;
 	ctr_add(w, BENCH_ESTABLISHED, 1);
+	/* A connect that outlived the duration: every mode ends here (idle
+	 * would hold it to the hard stop, churn would send past the end). */
+	if (w->stopping) {
+		bconn_retire(c);
+		return;
+	}
 	if (event_add(&c->rd, NULL) != 0) {
 		bconn_fail(c, BENCH_ERR_IO, "cannot watch for reading");
 		return;

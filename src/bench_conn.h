@@ -83,8 +83,6 @@ void	bconn_connect(struct bconn *c);
 void	bconn_close(struct bconn *c);
 void	bconn_retire(struct bconn *c);
 void	bconn_fail(struct bconn *c, enum bench_err kind, const char *what);
-void	bconn_describe(struct bconn *c, enum bench_err kind,
-	    const char *what);
 int	bench_take_budget(struct bench_worker *w);
 
 /* The worker side (bench_worker.c): a connect finished, so there is room

@@ -5,6 +5,7 @@ deadlines; nothing sleeps as an assertion.  Set UPCASED_WRAPPER (for
 example "valgrind --error-exitcode=99 --leak-check=full") to run the daemon
 under a tool; deadlines stretch by SLOW (default 1, 10 under valgrind).
 """
+import contextlib
 import os
 import queue
 import re
@@ -111,6 +112,34 @@ def recv_until_eof(s, timeout=10):
         if not chunk:
             return bytes(buf)
         buf += chunk
+
+
+@contextlib.contextmanager
+def full_accept_queue():
+    """A listener on 127.0.0.1 whose accept queue is full, so that it drops
+    new SYNs and connects to it hang, as towards a host that does not
+    answer.  Yields (addr, listener), or None where this kernel never
+    leaves a loopback connect hanging."""
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(0)
+    held, hangs = [], False
+    try:
+        for _ in range(16):
+            c = socket.socket()
+            c.settimeout(0.5)
+            try:
+                c.connect(ls.getsockname())
+                held.append(c)
+            except socket.timeout:
+                c.close()
+                hangs = True
+                break
+        yield ("127.0.0.1:%d" % ls.getsockname()[1], ls) if hangs else None
+    finally:
+        for c in held:
+            c.close()
+        ls.close()
 
 
 def flood_until_stalled(s, chunk=b"flood" * 13107, quiet=0.5, limit=30):
