@@ -7,6 +7,7 @@ import os
 import pty
 import random
 import select
+import signal
 import socket
 import subprocess
 import tempfile
@@ -393,15 +394,19 @@ def test_bounded_memory():
         watchdog = threading.Timer(120 * SLOW, p.kill)
         watchdog.start()
         total, nonzero, peak = 0, 0, 0
-        while True:
-            chunk = p.stdout.read1(1 << 20)
-            if not chunk:
-                break
-            total += len(chunk)
-            nonzero += len(chunk) - chunk.count(0)
-            peak = max(peak, peak_kib(p.pid))
-        watchdog.cancel()
+        try:
+            while True:
+                chunk = p.stdout.read1(1 << 20)
+                if not chunk:
+                    break
+                total += len(chunk)
+                nonzero += len(chunk) - chunk.count(0)
+                peak = max(peak, peak_kib(p.pid))
+        finally:
+            watchdog.cancel()
         rc, _, err = wait_exit(p)
+        expect(rc != -signal.SIGKILL, "client done before the deadline",
+               "exit", "stalled, killed after %d s" % (120 * SLOW))
         expect(rc == 0 and total == size and nonzero == 0,
                "96 MB of zeros through", (0, size, 0), (rc, total, nonzero, err))
         expect(0 < peak < 32 * 1024, "client peak RSS (KiB)", "< 32768", peak)

@@ -209,8 +209,7 @@ def test_lingering_close_absorbs_late_input():
 
 def test_shutdown_timeout_bounds_the_wait():
     with Daemon("--shutdown-timeout", "0.5", "--max-pending", "4096") as d:
-        stuck = connect(d.addr)
-        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck = connect(d.addr, rcvbuf=4096)
         flood_until_stalled(stuck)
         start = time.monotonic()
         d.signal(signal.SIGTERM)
@@ -226,8 +225,7 @@ def test_shutdown_timeout_bounds_the_wait():
 
 def test_second_signal_exits_at_once():
     with Daemon("--shutdown-timeout", "none", "--max-pending", "4096") as d:
-        stuck = connect(d.addr)
-        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck = connect(d.addr, rcvbuf=4096)
         flood_until_stalled(stuck)
         d.signal(signal.SIGINT)
         d.wait_log(r"SIGINT: shutting down")

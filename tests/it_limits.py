@@ -112,8 +112,7 @@ def test_idle_none_never_fires():
 
 def test_write_timeout_closes_a_stuck_reader():
     with Daemon("-v", "--write-timeout", "0.5", "--max-pending", "4096") as d:
-        s = connect(d.addr)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s = connect(d.addr, rcvbuf=4096)
         s.setblocking(False)
         sent = 0
         deadline = time.monotonic() + 20 * SLOW

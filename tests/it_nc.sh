@@ -4,6 +4,8 @@ set -u
 UPCASED=${UPCASED:-$(dirname "$0")/../src/upcased}
 # A command to run upcased under, e.g. valgrind (as for the Python tests).
 WRAPPER=${UPCASED_WRAPPER:-}
+# Waits stretch under a wrapper, as in itlib.py.
+if [ -n "$WRAPPER" ]; then SLOW=${SLOW:-10}; else SLOW=${SLOW:-1}; fi
 command -v nc >/dev/null 2>&1 || { echo "SKIP: nc (netcat-openbsd) not installed"; exit 77; }
 
 tmp=$(mktemp -d)
@@ -21,7 +23,7 @@ pid=$!
 i=0
 while [ "$(grep -c 'listening on' "$tmp/log")" -lt 3 ]; do
 	i=$((i + 1))
-	[ $i -gt 200 ] && { echo "upcased did not start:"; cat "$tmp/log"; exit 1; }
+	[ $i -gt $((200 * SLOW)) ] && { echo "upcased did not start:"; cat "$tmp/log"; exit 1; }
 	sleep 0.05
 done
 tcp=$(sed -n 's/.*listening on \(127\.0\.0\.1:[0-9]*\)$/\1/p' "$tmp/log")
@@ -52,7 +54,7 @@ got=$(printf 'over unix\n' | nc -N -U "$tmp/u.sock")
 [ "$got" = "OVER UNIX" ] && ok "nc -U" || bad "nc -U" "OVER UNIX" "$got"
 
 # UDP: one datagram, one reply (-w bounds nc's wait).
-got=$(printf 'datagram' | nc -u -w 2 127.0.0.1 "$udp")
+got=$(printf 'datagram' | nc -u -w $((2 * SLOW)) 127.0.0.1 "$udp")
 [ "$got" = "DATAGRAM" ] && ok "nc -u" || bad "nc -u" "DATAGRAM" "$got"
 
 kill -TERM "$pid"

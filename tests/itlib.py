@@ -256,6 +256,7 @@ class Daemon:
                 return n
             expect(time.monotonic() < deadline,
                    "server read %d bytes" % at_least, at_least, n)
+            time.sleep(0.01)  # no event says "read N bytes": poll, gently
 
     def nfds(self):
         """Descriptors upcased holds now (listeners, loops, connections)."""
