@@ -1,6 +1,4 @@
 /* addr.c: ADDR syntax <-> sockaddr, in both directions. */
-#include "config.h"
-
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>

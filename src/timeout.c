@@ -1,6 +1,4 @@
 /* timeout.c: parse and print settimeout-style values. */
-#include "config.h"
-
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>

@@ -1,6 +1,4 @@
 /* upper.c: ASCII a-z to A-Z over a byte span, eight bytes at a time. */
-#include "config.h"
-
 #include <stdint.h>
 #include <string.h>
 
