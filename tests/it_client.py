@@ -17,7 +17,7 @@ import time
 from itlib import (Daemon, TestFailure, UPCASE, SLOW, bupper, expect,
                    full_accept_queue, run_tests)
 
-# src/exitcodes.h
+# src/common/exitcodes.h
 EXIT_IO, EXIT_USAGE, EXIT_CONNECT, EXIT_TIMEOUT = 1, 2, 3, 4
 
 

@@ -107,7 +107,7 @@ done_cb(evutil_socket_t fd, short what, void *arg)
 /* The first SIGINT or SIGTERM ends the run as its duration would (the
  * replies owed get -t to arrive); the second closes everything now. */
 static void
-signal_cb(evutil_socket_t sig, short what, void *arg)
+bench_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct bench *b = arg;
 	int hard = b->stops++ > 0;
@@ -267,8 +267,8 @@ bench_run(struct bench *b)
 	b->run.done_fd = b->done_pipe[1];
 	ev[0] = event_new(b->base, b->done_pipe[0], EV_READ | EV_PERSIST,
 	    done_cb, b);
-	ev[1] = evsignal_new(b->base, SIGINT, signal_cb, b);
-	ev[2] = evsignal_new(b->base, SIGTERM, signal_cb, b);
+	ev[1] = evsignal_new(b->base, SIGINT, bench_signal_cb, b);
+	ev[2] = evsignal_new(b->base, SIGTERM, bench_signal_cb, b);
 	ev[3] = event_new(b->base, -1, EV_PERSIST, progress_cb, b);
 	if (ev[0] == NULL || ev[1] == NULL || ev[2] == NULL || ev[3] == NULL ||
 	    event_add(ev[0], NULL) != 0 || event_add(ev[1], NULL) != 0 ||

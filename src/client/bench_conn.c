@@ -15,7 +15,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "bench_conn.h"
+#include "bench-internal.h"
 #include "sock.h"
 
 /* Messages per sendmsg(). */
@@ -58,7 +58,7 @@ bconn_describe(struct bconn *c, enum bench_err kind, const char *what)
 }
 
 static void
-note_mismatch(struct bconn *c)
+bconn_note_mismatch(struct bconn *c)
 {
 	struct bench_run *run = c->w->run;
 	const struct verify_mismatch *m = &c->v.first;
@@ -386,7 +386,7 @@ bconn_input(struct bconn *c, const unsigned char *buf, size_t n)
 		ctr_add(w, BENCH_ERRORS + BENCH_ERR_MISMATCH,
 		    v->mismatches - bad0);
 		if (bad0 == 0)
-			note_mismatch(c);
+			bconn_note_mismatch(c);
 	}
 	if (v->done != done0) {
 		ctr_add(w, BENCH_MESSAGES, v->done - done0);

@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench_conn.h"
+#include "bench-internal.h"
 
 /* Connects in progress per worker: a SYN flood beyond the server's
  * backlog only buys retransmits a second later. */
@@ -204,7 +204,7 @@ worker_hard_stop(struct bench_worker *w, int count)
 }
 
 static void
-deadline_cb(evutil_socket_t fd, short what, void *arg)
+bench_worker_deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct bench_worker *w = arg;
 	uint64_t now = bench_now_ns();
@@ -245,7 +245,7 @@ stop_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void *
-worker_main(void *arg)
+bench_worker_thread_main(void *arg)
 {
 	struct bench_worker *w = arg;
 	const struct bench_opts *o = w->o;
@@ -330,7 +330,7 @@ bench_worker_new(struct bench_run *run, int id, int first, int n,
 		goto fail;
 	w->stop_ev = event_new(w->base, w->stop_pipe[0], EV_READ | EV_PERSIST,
 	    stop_cb, w);
-	w->deadline_ev = evtimer_new(w->base, deadline_cb, w);
+	w->deadline_ev = evtimer_new(w->base, bench_worker_deadline_cb, w);
 	w->hard_ev = evtimer_new(w->base, hard_cb, w);
 	w->sweep_ev = event_new(w->base, -1, EV_PERSIST, sweep_cb, w);
 	w->tick_ev = event_new(w->base, -1, EV_PERSIST, tick_cb, w);
@@ -364,7 +364,7 @@ fail:
 int
 bench_worker_start(struct bench_worker *w)
 {
-	int rc = pthread_create(&w->thread, NULL, worker_main, w);
+	int rc = pthread_create(&w->thread, NULL, bench_worker_thread_main, w);
 
 	if (rc != 0) {
 		errno = rc;

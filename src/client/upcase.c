@@ -16,7 +16,7 @@
 #include "udpclient.h"
 
 static void
-usage(FILE *fp)
+upcase_usage(FILE *fp)
 {
 	fprintf(fp,
 "usage: upcase [-hV] [-m TEXT] [-t T] [--connect-timeout T] [ADDR]\n"
@@ -76,7 +76,7 @@ main(int argc, char **argv)
 	case CLIENT_RUN:
 		break;
 	case CLIENT_HELP:
-		usage(stdout);
+		upcase_usage(stdout);
 		return EXIT_OK;
 	case CLIENT_VERSION:
 		printf("upcase %s (libevent %s)\n", PACKAGE_VERSION,

@@ -84,7 +84,7 @@ verify_owed(const struct verify *v)
 }
 
 static void
-note_mismatch(struct verify *v, const unsigned char *got,
+verify_note_mismatch(struct verify *v, const unsigned char *got,
     const unsigned char *want, size_t n)
 {
 	size_t i = 0;
@@ -114,7 +114,7 @@ verify_input(struct verify *v, const unsigned char *buf, size_t n)
 			take = n;
 		/* One wrong reply counts once, however many bytes differ. */
 		if (!v->cur_bad && memcmp(buf, want, take) != 0)
-			note_mismatch(v, buf, want, take);
+			verify_note_mismatch(v, buf, want, take);
 		buf += take;
 		n -= take;
 		v->got += take;

@@ -10,7 +10,7 @@
  * as the socket allows, under the write timeout, and its write
  * low-watermark tells us when to read again.
  *
- * Why the bufferevent does not read (issue 4, BENCHMARKS.md): a socket
+ * Why the bufferevent does not read (BENCHMARKS.md): a socket
  * bufferevent's read costs an ioctl(FIONREAD), an input chain allocated
  * and freed and ~1500 instructions of bookkeeping per message, 10-20 % of
  * the small-message rate of a plain epoll server; the read() here costs

@@ -13,6 +13,7 @@
 #include <event2/listener.h>
 
 #include "dgram.h"
+#include "exitcodes.h"
 #include "log.h"
 #include "server.h"
 #include "sock.h"
@@ -27,12 +28,12 @@ struct listener {
 };
 
 struct server {
-	const struct config	*cfg;
+	const struct settings	*cfg;
 	struct event_base	*base;
 	struct worker		**workers;
 	int			 nworkers;
 	unsigned		 next_worker;
-	struct listener		 ls[CONFIG_MAX_LISTEN];
+	struct listener		 ls[SETTINGS_MAX_LISTEN];
 	int			 nls;
 	struct event		*sig_ev[3];
 	struct event		*retry_ev;
@@ -185,7 +186,7 @@ close_listeners(struct server *srv)
 static void
 log_stats(struct server *srv)
 {
-	struct stats *each[CONFIG_MAX_THREADS];
+	struct stats *each[SETTINGS_MAX_THREADS];
 	struct stats sum;
 	char line[512];
 
@@ -196,7 +197,7 @@ log_stats(struct server *srv)
 }
 
 static void
-signal_cb(evutil_socket_t sig, short what, void *arg)
+server_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct server *srv = arg;
 	const char *signame = sig == SIGINT ? "SIGINT" : "SIGTERM";
@@ -222,7 +223,7 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 static int
 open_listeners(struct server *srv)
 {
-	const struct config *cfg = srv->cfg;
+	const struct settings *cfg = srv->cfg;
 	char err[256], name[ADDR_STRLEN];
 
 	for (int i = 0; i < cfg->nlisten; i++) {
@@ -280,13 +281,13 @@ server_free(struct server *srv)
 }
 
 int
-server_run(const struct config *cfg)
+server_run(const struct settings *cfg)
 {
 	static const int sigs[3] = { SIGINT, SIGTERM, SIGUSR1 };
 	struct worker_hooks hooks = { hook_conn_closed, hook_stopped,
 	    hook_woken, NULL };
 	struct server *srv;
-	int rc = 1;
+	int rc = EXIT_START;
 
 	/* A write to a reset peer must fail with EPIPE, not kill us. */
 	signal(SIGPIPE, SIG_IGN);
@@ -294,7 +295,7 @@ server_run(const struct config *cfg)
 	srv = calloc(1, sizeof(*srv));
 	if (srv == NULL) {
 		log_error("out of memory");
-		return 1;
+		return EXIT_START;
 	}
 	srv->cfg = cfg;
 	hooks.arg = srv;
@@ -317,7 +318,7 @@ server_run(const struct config *cfg)
 	if (srv->retry_ev == NULL)
 		goto out;
 	for (int i = 0; i < 3; i++) {
-		srv->sig_ev[i] = evsignal_new(srv->base, sigs[i], signal_cb, srv);
+		srv->sig_ev[i] = evsignal_new(srv->base, sigs[i], server_signal_cb, srv);
 		if (srv->sig_ev[i] == NULL || event_add(srv->sig_ev[i], NULL) != 0) {
 			log_error("cannot handle signal %d", sigs[i]);
 			goto out;
@@ -336,7 +337,7 @@ server_run(const struct config *cfg)
 		goto out;
 	}
 	log_info("shutdown complete");
-	rc = 0;
+	rc = EXIT_OK;
 out:
 	if (rc != 0 && srv->nworkers > 1) {
 		/* Started threads must stop before they can be joined. */

@@ -2,10 +2,10 @@
 #ifndef SERVER_H
 #define SERVER_H
 
-#include "config.h"
+#include "settings.h"
 
 /* Run until a signal ends it.  Returns the process exit status: 0 after a
  * graceful shutdown, 1 if the server could not start. */
-int	server_run(const struct config *cfg);
+int	server_run(const struct settings *cfg);
 
 #endif

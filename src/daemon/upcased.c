@@ -7,12 +7,12 @@
 
 #include <event2/event.h>
 
-#include "config.h"
+#include "exitcodes.h"
+#include "settings.h"
 #include "log.h"
 #include "server.h"
 
-#define EXIT_USAGE	2
-#define OPT_KEY		256	/* + index into config_keys */
+#define OPT_KEY		256	/* + index into settings_keys */
 #define OPT_CHECK	(OPT_KEY + 100)
 
 /* The long option for a config key: idle_timeout is --idle-timeout. */
@@ -28,7 +28,7 @@ option_name(const char *key, char *buf, size_t len)
 }
 
 static void
-usage(FILE *fp)
+upcased_usage(FILE *fp)
 {
 	fprintf(fp,
 "usage: upcased [-vqhV] [-c FILE] [--check-config] [-l ADDR]... [--KEY VALUE]...\n"
@@ -45,7 +45,7 @@ usage(FILE *fp)
 "  -V, --version        print the version\n"
 "\n"
 "Every config key is also an option (idle_timeout is --idle-timeout):\n");
-	for (const struct config_key *k = config_keys; k->name != NULL; k++) {
+	for (const struct settings_key *k = settings_keys; k->name != NULL; k++) {
 		char opt[64];
 		fprintf(fp, "  --%s %s\n      %s\n", option_name(k->name, opt,
 		    sizeof(opt)), k->arg, k->help);
@@ -71,14 +71,14 @@ build_options(void)
 	size_t nkeys = 0, nfixed = sizeof(fixed) / sizeof(fixed[0]);
 	struct option *opts;
 
-	while (config_keys[nkeys].name != NULL)
+	while (settings_keys[nkeys].name != NULL)
 		nkeys++;
 	opts = calloc(nfixed + nkeys + 1, sizeof(*opts));
 	if (opts == NULL)
 		return NULL;
 	memcpy(opts, fixed, sizeof(fixed));
 	for (size_t i = 0; i < nkeys; i++) {
-		char buf[64], *name = strdup(option_name(config_keys[i].name,
+		char buf[64], *name = strdup(option_name(settings_keys[i].name,
 		    buf, sizeof(buf)));
 		if (name == NULL)
 			return NULL;
@@ -102,16 +102,16 @@ int
 main(int argc, char **argv)
 {
 	static const char shortopts[] = "c:l:vqhV";
-	struct config cfg;
+	struct settings cfg;
 	struct option *opts;
 	const char *config_path = NULL;
-	char err[CONFIG_ERRLEN];
+	char err[SETTINGS_ERRLEN];
 	int check = 0, ch, listen_from_cli = 0, rc;
 
 	opts = build_options();
 	if (opts == NULL) {
 		fprintf(stderr, "upcased: out of memory\n");
-		return 1;
+		return EXIT_START;
 	}
 	opterr = 0;	/* our own messages, without the full argv[0] */
 	/* Pass 1: find the config file and the options that end at once;
@@ -125,14 +125,14 @@ main(int argc, char **argv)
 			check = 1;
 			break;
 		case 'h':
-			usage(stdout);
+			upcased_usage(stdout);
 			free_options(opts);
-			return 0;
+			return EXIT_OK;
 		case 'V':
 			printf("upcased %s (libevent %s)\n", PACKAGE_VERSION,
 			    event_get_version());
 			free_options(opts);
-			return 0;
+			return EXIT_OK;
 		case '?':
 			if (optopt > 0 && optopt < 128 &&
 			    strchr(shortopts, optopt) != NULL)
@@ -158,8 +158,8 @@ main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 
-	config_defaults(&cfg);
-	if (config_path != NULL && config_load(&cfg, config_path, err,
+	settings_defaults(&cfg);
+	if (config_path != NULL && settings_load(&cfg, config_path, err,
 	    sizeof(err)) != 0) {
 		fprintf(stderr, "upcased: %s\n", err);
 		free_options(opts);
@@ -186,7 +186,7 @@ main(int argc, char **argv)
 			break;
 		default:
 			if (ch >= OPT_KEY && ch < OPT_CHECK)
-				key = config_keys[ch - OPT_KEY].name;
+				key = settings_keys[ch - OPT_KEY].name;
 			break;
 		}
 		if (key == NULL)
@@ -194,7 +194,7 @@ main(int argc, char **argv)
 		/* The first -l on the command line replaces the file's. */
 		if (strcmp(key, "listen") == 0 && !listen_from_cli++)
 			cfg.nlisten = 0;
-		if (config_set(&cfg, key, value, err, sizeof(err)) != 0) {
+		if (settings_set(&cfg, key, value, err, sizeof(err)) != 0) {
 			if (ch != 'l') {
 				optname[0] = optname[1] = '-';
 				option_name(key, optname + 2, sizeof(optname) - 2);
@@ -205,11 +205,11 @@ main(int argc, char **argv)
 		}
 	}
 	free_options(opts);
-	config_finish(&cfg);
+	settings_finish(&cfg);
 
 	if (check) {
-		config_print(&cfg, stdout);
-		return 0;
+		settings_print(&cfg, stdout);
+		return EXIT_OK;
 	}
 	log_set_level(cfg.log_level);
 	log_capture_libevent();

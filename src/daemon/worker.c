@@ -62,7 +62,7 @@ conn_gone(void *arg)
 }
 
 static void
-deadline_cb(evutil_socket_t fd, short what, void *arg)
+worker_deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
 
@@ -84,7 +84,7 @@ begin_stop(struct worker *w)
 	w->stopping = 1;
 	conn_shutdown_all(&w->env);
 	if (w->env.nconns > 0 && timeout_tv(w->shutdown_timeout, &tv) != NULL) {
-		w->deadline_ev = evtimer_new(w->base, deadline_cb, w);
+		w->deadline_ev = evtimer_new(w->base, worker_deadline_cb, w);
 		if (w->deadline_ev == NULL || evtimer_add(w->deadline_ev, &tv) != 0)
 			conn_close_all(&w->env);
 	}
@@ -120,7 +120,7 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 struct worker *
-worker_new(int id, const struct config *cfg, struct event_base *base,
+worker_new(int id, const struct settings *cfg, struct event_base *base,
     const struct worker_hooks *hooks)
 {
 	struct worker *w;
@@ -170,7 +170,7 @@ fail:
 }
 
 static void *
-worker_main(void *arg)
+worker_thread_main(void *arg)
 {
 	struct worker *w = arg;
 
@@ -185,7 +185,7 @@ worker_start(struct worker *w)
 
 	if (!w->own_thread)
 		return 0;
-	rc = pthread_create(&w->thread, NULL, worker_main, w);
+	rc = pthread_create(&w->thread, NULL, worker_thread_main, w);
 	if (rc != 0) {
 		log_error("worker %d: cannot start a thread: %s", w->id,
 		    strerror(rc));

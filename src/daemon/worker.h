@@ -5,7 +5,7 @@
 
 #include <event2/event.h>
 
-#include "config.h"
+#include "settings.h"
 #include "stats.h"
 
 struct worker;
@@ -22,7 +22,7 @@ struct worker_hooks {
 
 /* base NULL: the worker creates its own and runs it on a new thread at
  * worker_start(); otherwise it lives on the given (main) loop. */
-struct worker *worker_new(int id, const struct config *cfg,
+struct worker *worker_new(int id, const struct settings *cfg,
 	    struct event_base *base, const struct worker_hooks *hooks);
 int	worker_start(struct worker *w);
 

@@ -1,6 +1,6 @@
-/* config.c: defaults, key = value files and option values, all validated
+/* settings.c: defaults, key = value files and option values, all validated
  * by the same setters so that a file and the command line agree. */
-#include "config.h"
+#include "settings.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -13,7 +13,7 @@
 #define PENDING_MAX	(1024UL * 1024 * 1024)
 #define CONNS_MAX	10000000
 
-const struct config_key config_keys[] = {
+const struct settings_key settings_keys[] = {
 	{ "listen", "ADDR", "listen on ADDR (repeatable; default 127.0.0.1:8080)" },
 	{ "backlog", "N", "listen(2) backlog (default 1024)" },
 	{ "chunk_size", "BYTES", "largest single read per connection (1..1048576, default 1024)" },
@@ -28,9 +28,9 @@ const struct config_key config_keys[] = {
 };
 
 void
-config_defaults(struct config *cfg)
+settings_defaults(struct settings *cfg)
 {
-	char err[CONFIG_ERRLEN];
+	char err[SETTINGS_ERRLEN];
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->backlog = 1024;
@@ -69,15 +69,15 @@ parse_number(const char *value, long long lo, long long hi,
 
 
 int
-config_set(struct config *cfg, const char *key, const char *value,
+settings_set(struct settings *cfg, const char *key, const char *value,
     char *err, size_t errlen)
 {
 	long long v;
 
 	if (strcmp(key, "listen") == 0) {
-		if (cfg->nlisten == CONFIG_MAX_LISTEN) {
+		if (cfg->nlisten == SETTINGS_MAX_LISTEN) {
 			snprintf(err, errlen, "too many listeners (at most %d)",
-			    CONFIG_MAX_LISTEN);
+			    SETTINGS_MAX_LISTEN);
 			return -1;
 		}
 		if (addr_parse(value, &cfg->listen[cfg->nlisten], err,
@@ -111,7 +111,7 @@ config_set(struct config *cfg, const char *key, const char *value,
 		return 0;
 	}
 	if (strcmp(key, "threads") == 0) {
-		if (parse_number(value, 1, CONFIG_MAX_THREADS, &v, err, errlen) != 0)
+		if (parse_number(value, 1, SETTINGS_MAX_THREADS, &v, err, errlen) != 0)
 			return -1;
 		cfg->threads = (int)v;
 		return 0;
@@ -135,9 +135,9 @@ config_set(struct config *cfg, const char *key, const char *value,
 }
 
 int
-config_key_known(const char *key)
+settings_key_known(const char *key)
 {
-	for (const struct config_key *k = config_keys; k->name != NULL; k++)
+	for (const struct settings_key *k = settings_keys; k->name != NULL; k++)
 		if (strcmp(k->name, key) == 0)
 			return 1;
 	return 0;
@@ -158,9 +158,9 @@ trim(char *s)
 }
 
 int
-config_load(struct config *cfg, const char *path, char *err, size_t errlen)
+settings_load(struct settings *cfg, const char *path, char *err, size_t errlen)
 {
-	char line[1024], why[CONFIG_ERRLEN];
+	char line[1024], why[SETTINGS_ERRLEN];
 	int lineno = 0, file_listen = 0;
 	FILE *fp;
 
@@ -204,12 +204,12 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 		/* The file's listen lines replace the default, then add up. */
 		if (strcmp(key, "listen") == 0 && !file_listen++)
 			cfg->nlisten = 0;
-		if (!config_key_known(key)) {
+		if (!settings_key_known(key)) {
 			snprintf(err, errlen, "%s:%d: unknown key '%s'", path,
 			    lineno, key);
 			goto fail;
 		}
-		if (config_set(cfg, key, value, why, sizeof(why)) != 0) {
+		if (settings_set(cfg, key, value, why, sizeof(why)) != 0) {
 			snprintf(err, errlen, "%s:%d: %s: %s", path, lineno, key,
 			    why);
 			goto fail;
@@ -227,11 +227,11 @@ fail:
 }
 
 void
-config_finish(struct config *cfg)
+settings_finish(struct settings *cfg)
 {
 	if (cfg->threads == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		cfg->threads = n < 1 ? 1 : n > CONFIG_MAX_THREADS ? CONFIG_MAX_THREADS : (int)n;
+		cfg->threads = n < 1 ? 1 : n > SETTINGS_MAX_THREADS ? SETTINGS_MAX_THREADS : (int)n;
 	}
 	if (cfg->max_conns == 0) {
 		/* Leave room for listeners, wake-up descriptors, stdio and
@@ -247,7 +247,7 @@ config_finish(struct config *cfg)
 }
 
 void
-config_print(const struct config *cfg, FILE *fp)
+settings_print(const struct settings *cfg, FILE *fp)
 {
 	char buf[ADDR_STRLEN];
 

@@ -1,4 +1,4 @@
-/* check_config.c: defaults, config_set, config files and precedence. */
+/* check_settings.c: defaults, settings_set, config files and precedence. */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "settings.h"
 #include "check_main.h"
 
 #define NELEM(a)	((int)(sizeof(a) / sizeof((a)[0])))
@@ -24,39 +24,39 @@ static const char defaults_text[] =
 	"shutdown_timeout = 5\n"
 	"log_level = info\n";
 
-/* config_print into a string; the caller frees it. */
+/* settings_print into a string; the caller frees it. */
 static char *
-printed(const struct config *cfg)
+printed(const struct settings *cfg)
 {
 	char *text = NULL;
 	size_t len = 0;
 	FILE *fp = open_memstream(&text, &len);
 
 	ck_assert_ptr_nonnull(fp);
-	config_print(cfg, fp);
+	settings_print(cfg, fp);
 	ck_assert_int_eq(fclose(fp), 0);
 	return text;
 }
 
 static void
-assert_printed(const struct config *cfg, const char *want)
+assert_printed(const struct settings *cfg, const char *want)
 {
 	char *got = printed(cfg);
 
-	ck_assert_msg(strcmp(got, want) == 0, "config_print: expected\n%s"
+	ck_assert_msg(strcmp(got, want) == 0, "settings_print: expected\n%s"
 	    "got\n%s", want, got);
 	free(got);
 }
 
-/* line must be one whole line of config_print's output. */
+/* line must be one whole line of settings_print's output. */
 static void
-assert_line(const struct config *cfg, const char *line)
+assert_line(const struct settings *cfg, const char *line)
 {
 	char *got = printed(cfg), *padded, *want;
 
 	ck_assert(asprintf(&padded, "\n%s", got) > 0);
 	ck_assert(asprintf(&want, "\n%s\n", line) > 0);
-	ck_assert_msg(strstr(padded, want) != NULL, "config_print: expected "
+	ck_assert_msg(strstr(padded, want) != NULL, "settings_print: expected "
 	    "a line '%s', got\n%s", line, got);
 	free(got);
 	free(padded);
@@ -64,19 +64,19 @@ assert_line(const struct config *cfg, const char *line)
 }
 
 static void
-set_ok(struct config *cfg, const char *key, const char *value)
+set_ok(struct settings *cfg, const char *key, const char *value)
 {
-	char err[CONFIG_ERRLEN] = "";
+	char err[SETTINGS_ERRLEN] = "";
 
-	ck_assert_msg(config_set(cfg, key, value, err, sizeof(err)) == 0,
-	    "config_set(%s, '%s'): expected success, got: %s", key, value, err);
+	ck_assert_msg(settings_set(cfg, key, value, err, sizeof(err)) == 0,
+	    "settings_set(%s, '%s'): expected success, got: %s", key, value, err);
 }
 
 START_TEST(test_defaults)
 {
-	struct config cfg;
+	struct settings cfg;
 
-	config_defaults(&cfg);
+	settings_defaults(&cfg);
 	ck_assert_int_eq(cfg.nlisten, 1);
 	assert_printed(&cfg, defaults_text);
 }
@@ -85,7 +85,7 @@ END_TEST
 struct set_case {
 	const char	*key;
 	const char	*value;
-	const char	*line;	/* how config_print shows it */
+	const char	*line;	/* how settings_print shows it */
 };
 
 static const struct set_case set_good[] = {
@@ -114,10 +114,10 @@ static const struct set_case set_good[] = {
 START_TEST(test_set_good)
 {
 	const struct set_case *c = &set_good[_i];
-	struct config cfg;
+	struct settings cfg;
 
-	config_defaults(&cfg);
-	ck_assert_msg(config_key_known(c->key), "'%s' is not a known key",
+	settings_defaults(&cfg);
+	ck_assert_msg(settings_key_known(c->key), "'%s' is not a known key",
 	    c->key);
 	set_ok(&cfg, c->key, c->value);
 	assert_line(&cfg, c->line);
@@ -162,15 +162,15 @@ static const struct bad_case set_bad[] = {
 START_TEST(test_set_bad)
 {
 	const struct bad_case *c = &set_bad[_i];
-	char err[CONFIG_ERRLEN] = "";
-	struct config cfg;
+	char err[SETTINGS_ERRLEN] = "";
+	struct settings cfg;
 	int rc;
 
-	config_defaults(&cfg);
-	rc = config_set(&cfg, c->key, c->value, err, sizeof(err));
-	ck_assert_msg(rc == -1, "config_set(%s, '%s'): expected -1, got %d",
+	settings_defaults(&cfg);
+	rc = settings_set(&cfg, c->key, c->value, err, sizeof(err));
+	ck_assert_msg(rc == -1, "settings_set(%s, '%s'): expected -1, got %d",
 	    c->key, c->value, rc);
-	ck_assert_msg(strstr(err, c->why) != NULL, "config_set(%s, '%s'): "
+	ck_assert_msg(strstr(err, c->why) != NULL, "settings_set(%s, '%s'): "
 	    "expected an error containing \"%s\", got \"%s\"", c->key,
 	    c->value, c->why, err);
 	assert_printed(&cfg, defaults_text);
@@ -179,16 +179,16 @@ END_TEST
 
 START_TEST(test_set_too_many_listeners)
 {
-	char err[CONFIG_ERRLEN] = "", value[32];
-	struct config cfg;
+	char err[SETTINGS_ERRLEN] = "", value[32];
+	struct settings cfg;
 
-	config_defaults(&cfg);
-	for (int i = 1; i < CONFIG_MAX_LISTEN; i++) {
+	settings_defaults(&cfg);
+	for (int i = 1; i < SETTINGS_MAX_LISTEN; i++) {
 		snprintf(value, sizeof(value), "127.0.0.1:%d", 9000 + i);
 		set_ok(&cfg, "listen", value);
 	}
-	ck_assert_int_eq(cfg.nlisten, CONFIG_MAX_LISTEN);
-	ck_assert_int_eq(config_set(&cfg, "listen", "127.0.0.1:1", err,
+	ck_assert_int_eq(cfg.nlisten, SETTINGS_MAX_LISTEN);
+	ck_assert_int_eq(settings_set(&cfg, "listen", "127.0.0.1:1", err,
 	    sizeof(err)), -1);
 	ck_assert_msg(strstr(err, "too many listeners") != NULL,
 	    "expected \"too many listeners\", got \"%s\"", err);
@@ -202,7 +202,7 @@ write_temp(char *path, size_t len, const char *text)
 	FILE *fp;
 	int fd;
 
-	snprintf(path, len, "/tmp/check_config.XXXXXX");
+	snprintf(path, len, "/tmp/check_settings.XXXXXX");
 	fd = mkstemp(path);
 	ck_assert_msg(fd >= 0, "mkstemp: %s", strerror(errno));
 	fp = fdopen(fd, "w");
@@ -212,32 +212,32 @@ write_temp(char *path, size_t len, const char *text)
 }
 
 static int
-load_text(struct config *cfg, const char *text, char *path, size_t plen,
+load_text(struct settings *cfg, const char *text, char *path, size_t plen,
     char *err, size_t errlen)
 {
 	int rc;
 
 	write_temp(path, plen, text);
-	rc = config_load(cfg, path, err, errlen);
+	rc = settings_load(cfg, path, err, errlen);
 	unlink(path);
 	return rc;
 }
 
 static void
-load_ok(struct config *cfg, const char *text)
+load_ok(struct settings *cfg, const char *text)
 {
-	char path[64], err[CONFIG_ERRLEN] = "";
+	char path[64], err[SETTINGS_ERRLEN] = "";
 
 	ck_assert_msg(load_text(cfg, text, path, sizeof(path), err,
-	    sizeof(err)) == 0, "config_load: expected success, got \"%s\" "
+	    sizeof(err)) == 0, "settings_load: expected success, got \"%s\" "
 	    "for:\n%s", err, text);
 }
 
 START_TEST(test_load_syntax)
 {
-	struct config cfg;
+	struct settings cfg;
 
-	config_defaults(&cfg);
+	settings_defaults(&cfg);
 	load_ok(&cfg,
 	    "# full line comment\r\n"
 	    "\r\n"
@@ -265,9 +265,9 @@ END_TEST
 
 START_TEST(test_load_empty)
 {
-	struct config cfg;
+	struct settings cfg;
 
-	config_defaults(&cfg);
+	settings_defaults(&cfg);
 	load_ok(&cfg, "");
 	assert_printed(&cfg, defaults_text);
 	load_ok(&cfg, "# only comments\n\n   # and blanks\r\n");
@@ -302,34 +302,34 @@ static const struct {
 /* Loop: _i indexes load_bad[]. */
 START_TEST(test_load_bad)
 {
-	char path[64], err[CONFIG_ERRLEN] = "";
-	struct config cfg;
+	char path[64], err[SETTINGS_ERRLEN] = "";
+	struct settings cfg;
 	size_t plen;
 	int rc;
 
-	config_defaults(&cfg);
+	settings_defaults(&cfg);
 	rc = load_text(&cfg, load_bad[_i].text, path, sizeof(path), err,
 	    sizeof(err));
-	ck_assert_msg(rc == -1, "config_load: expected -1, got %d for:\n%s",
+	ck_assert_msg(rc == -1, "settings_load: expected -1, got %d for:\n%s",
 	    rc, load_bad[_i].text);
 	plen = strlen(path);
 	ck_assert_msg(strncmp(err, path, plen) == 0 &&
 	    strncmp(err + plen, load_bad[_i].want,
-	    strlen(load_bad[_i].want)) == 0, "config_load: expected "
+	    strlen(load_bad[_i].want)) == 0, "settings_load: expected "
 	    "\"%s%s...\", got \"%s\"", path, load_bad[_i].want, err);
 }
 END_TEST
 
 START_TEST(test_load_long_line)
 {
-	char path[64], err[CONFIG_ERRLEN] = "", text[3000];
-	struct config cfg;
+	char path[64], err[SETTINGS_ERRLEN] = "", text[3000];
+	struct settings cfg;
 
 	memset(text, 'x', sizeof(text));
 	memcpy(text, "# ok\n", 5);
 	text[sizeof(text) - 2] = '\n';
 	text[sizeof(text) - 1] = '\0';
-	config_defaults(&cfg);
+	settings_defaults(&cfg);
 	ck_assert_int_eq(load_text(&cfg, text, path, sizeof(path), err,
 	    sizeof(err)), -1);
 	ck_assert_msg(strstr(err, ":2: line too long") != NULL,
@@ -339,13 +339,13 @@ END_TEST
 
 START_TEST(test_load_missing_file)
 {
-	static const char path[] = "/tmp/check_config.does-not-exist";
-	char err[CONFIG_ERRLEN] = "", want[CONFIG_ERRLEN];
-	struct config cfg;
+	static const char path[] = "/tmp/check_settings.does-not-exist";
+	char err[SETTINGS_ERRLEN] = "", want[SETTINGS_ERRLEN];
+	struct settings cfg;
 
-	config_defaults(&cfg);
+	settings_defaults(&cfg);
 	unlink(path);
-	ck_assert_int_eq(config_load(&cfg, path, err, sizeof(err)), -1);
+	ck_assert_int_eq(settings_load(&cfg, path, err, sizeof(err)), -1);
 	snprintf(want, sizeof(want), "%s: %s", path, strerror(ENOENT));
 	ck_assert_str_eq(err, want);
 }
@@ -354,11 +354,11 @@ END_TEST
 /* fopen of a directory succeeds on Linux; the read is what fails. */
 START_TEST(test_load_directory)
 {
-	char err[CONFIG_ERRLEN] = "", want[CONFIG_ERRLEN];
-	struct config cfg;
+	char err[SETTINGS_ERRLEN] = "", want[SETTINGS_ERRLEN];
+	struct settings cfg;
 
-	config_defaults(&cfg);
-	ck_assert_int_eq(config_load(&cfg, "/tmp", err, sizeof(err)), -1);
+	settings_defaults(&cfg);
+	ck_assert_int_eq(settings_load(&cfg, "/tmp", err, sizeof(err)), -1);
 	snprintf(want, sizeof(want), "/tmp: %s", strerror(EISDIR));
 	ck_assert_str_eq(err, want);
 }
@@ -366,10 +366,10 @@ END_TEST
 
 START_TEST(test_load_listen_replaces)
 {
-	struct config cfg;
+	struct settings cfg;
 	char *got;
 
-	config_defaults(&cfg);
+	settings_defaults(&cfg);
 	load_ok(&cfg,
 	    "listen = 127.0.0.1:1\n"
 	    "chunk_size = 10\n"
@@ -391,9 +391,9 @@ END_TEST
 /* The daemon loads the file, then applies the command line on top. */
 START_TEST(test_precedence)
 {
-	struct config cfg;
+	struct settings cfg;
 
-	config_defaults(&cfg);
+	settings_defaults(&cfg);
 	load_ok(&cfg,
 	    "chunk_size = 4096\n"
 	    "idle_timeout = 10\n"
@@ -413,16 +413,16 @@ END_TEST
 START_TEST(test_load_shipped_conf)
 {
 	const char *srcdir = getenv("srcdir");
-	char path[4096], err[CONFIG_ERRLEN] = "";
-	struct config cfg;
+	char path[4096], err[SETTINGS_ERRLEN] = "";
+	struct settings cfg;
 
 	if (srcdir == NULL)
 		srcdir = ".";
 	snprintf(path, sizeof(path), "%s/conf/upcased.conf", srcdir);
 	if (access(path, R_OK) != 0)
 		return;		/* run by hand outside the tree */
-	config_defaults(&cfg);
-	ck_assert_msg(config_load(&cfg, path, err, sizeof(err)) == 0,
+	settings_defaults(&cfg);
+	ck_assert_msg(settings_load(&cfg, path, err, sizeof(err)) == 0,
 	    "%s: %s", path, err);
 	assert_printed(&cfg, defaults_text);
 }
@@ -431,12 +431,12 @@ END_TEST
 START_TEST(test_finish_derives)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	int want = cpus < 1 ? 1 : cpus > CONFIG_MAX_THREADS ?
-	    CONFIG_MAX_THREADS : (int)cpus;
-	struct config cfg;
+	int want = cpus < 1 ? 1 : cpus > SETTINGS_MAX_THREADS ?
+	    SETTINGS_MAX_THREADS : (int)cpus;
+	struct settings cfg;
 
-	config_defaults(&cfg);
-	config_finish(&cfg);
+	settings_defaults(&cfg);
+	settings_finish(&cfg);
 	ck_assert_msg(cfg.threads == want, "threads: expected %d (online "
 	    "CPUs), got %d", want, cfg.threads);
 	ck_assert_msg(cfg.max_conns >= 1, "max_conns: expected >= 1, got %d",
@@ -446,12 +446,12 @@ END_TEST
 
 START_TEST(test_finish_keeps_explicit)
 {
-	struct config cfg;
+	struct settings cfg;
 
-	config_defaults(&cfg);
+	settings_defaults(&cfg);
 	set_ok(&cfg, "threads", "3");
 	set_ok(&cfg, "max_conns", "77");
-	config_finish(&cfg);
+	settings_finish(&cfg);
 	ck_assert_int_eq(cfg.threads, 3);
 	ck_assert_int_eq(cfg.max_conns, 77);
 }
@@ -462,7 +462,7 @@ static void
 finish_with_nofile(rlim_t nofile, const char *threads, int want)
 {
 	struct rlimit saved, rl;
-	struct config cfg;
+	struct settings cfg;
 
 	ck_assert(getrlimit(RLIMIT_NOFILE, &saved) == 0);
 	if (saved.rlim_max != RLIM_INFINITY && saved.rlim_max < nofile)
@@ -470,9 +470,9 @@ finish_with_nofile(rlim_t nofile, const char *threads, int want)
 	rl = saved;
 	rl.rlim_cur = nofile;
 	ck_assert(setrlimit(RLIMIT_NOFILE, &rl) == 0);
-	config_defaults(&cfg);
+	settings_defaults(&cfg);
 	set_ok(&cfg, "threads", threads);
-	config_finish(&cfg);
+	settings_finish(&cfg);
 	ck_assert(setrlimit(RLIMIT_NOFILE, &saved) == 0);
 	ck_assert_msg(cfg.max_conns == want, "ulimit -n %lu, threads %s: "
 	    "expected max_conns %d, got %d", (unsigned long)nofile, threads,
@@ -487,9 +487,9 @@ START_TEST(test_finish_rlimit)
 END_TEST
 
 static Suite *
-config_suite(void)
+settings_suite(void)
 {
-	Suite *s = suite_create("config");
+	Suite *s = suite_create("settings");
 	TCase *tc;
 
 	tc = tcase_create("set");
@@ -522,5 +522,5 @@ config_suite(void)
 int
 main(void)
 {
-	return check_run(config_suite());
+	return check_run(settings_suite());
 }

@@ -1,8 +1,8 @@
-/* bench_conn.h: one bench connection, and the worker state it runs in;
- * shared by bench_conn.c (the connection's life) and bench_worker.c (the
- * thread, its timers and its stops) only. */
-#ifndef BENCH_CONN_H
-#define BENCH_CONN_H
+/* bench-internal.h: the private header of upcase bench: one connection and
+ * the worker state it runs in, shared by bench_conn.c (the connection's
+ * life) and bench_worker.c (the thread, its timers and its stops) only. */
+#ifndef BENCH_INTERNAL_H
+#define BENCH_INTERNAL_H
 
 #include <stdint.h>
 #include <sys/time.h>
