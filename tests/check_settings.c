@@ -91,6 +91,9 @@ struct set_case {
 static const struct set_case set_good[] = {
 	{ "listen", "[::1]:9000", "listen = [::1]:9000" },
 	{ "listen", "unix:/tmp/u.sock", "listen = unix:/tmp/u.sock" },
+	{ "listen", "unix:/tmp/u.sock  group=0 mode=0660",
+	    "listen = unix:/tmp/u.sock mode=0660 group=0" },
+	{ "listen", "127.0.0.1:1\treuseport", "listen = 127.0.0.1:1 reuseport" },
 	{ "backlog", "1", "backlog = 1" },
 	{ "backlog", "2147483647", "backlog = 2147483647" },
 	{ "chunk_size", "1", "chunk_size = 1" },
@@ -297,6 +300,11 @@ static const struct {
 	{ "= 5\n", ":1: unknown key ''" },
 	{ "listen = 127.0.0.1:1\nlisten = nope\n",
 	    ":2: listen: invalid address 'nope'" },
+	{ "listen = 127.0.0.1:1 x\n", ":1: listen: unknown listen option 'x'" },
+	{ "listen = unix:/tmp/a b\n", ":1: listen: unknown listen option 'b' "
+	    "(a unix path cannot contain a blank)" },
+	{ "listen = unix:/tmp/a owner=no-such-user-here\n",
+	    ":1: listen: listen option 'owner': unknown user" },
 };
 
 /* Loop: _i indexes load_bad[]. */

@@ -60,8 +60,29 @@ unix_clear_stale(const struct sockaddr_un *sun, char *err, size_t errlen)
 	return 0;
 }
 
+/* A unix socket file's permissions and owner, set after bind() created
+ * it and before listen() lets anyone connect. */
 static int
-bind_one(const struct addr *a, int backlog, char *err, size_t errlen)
+unix_set_perms(const struct addr *a, const struct sock_opts *o, char *err,
+    size_t errlen)
+{
+	const char *path = ((const struct sockaddr_un *)&a->ss)->sun_path;
+
+	if (o->mode >= 0 && chmod(path, (mode_t)o->mode) != 0) {
+		snprintf(err, errlen, "chmod %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if ((o->uid != (uid_t)-1 || o->gid != (gid_t)-1) &&
+	    chown(path, o->uid, o->gid) != 0) {
+		snprintf(err, errlen, "chown %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+bind_one(const struct addr *a, int backlog, const struct sock_opts *o,
+    char *err, size_t errlen)
 {
 	int fd, one = 1, zero = 0;
 
@@ -82,8 +103,16 @@ bind_one(const struct addr *a, int backlog, char *err, size_t errlen)
 	if (a->kind == ADDR_TCP &&
 	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
 		goto fail;
+	if (o->reuseport &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+		goto fail;
 	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) != 0)
 		goto fail;
+	if (a->kind == ADDR_UNIX && unix_set_perms(a, o, err, errlen) != 0) {
+		unlink(((const struct sockaddr_un *)&a->ss)->sun_path);
+		close(fd);
+		return -1;
+	}
 	if (a->kind != ADDR_UDP && listen(fd, backlog) != 0)
 		goto fail;
 	return fd;
@@ -94,9 +123,10 @@ fail:
 }
 
 int
-sock_listen(const struct addr *a, int backlog, struct addr *bound,
-    char *err, size_t errlen)
+sock_listen(const struct addr *a, int backlog, const struct sock_opts *o,
+    struct addr *bound, char *err, size_t errlen)
 {
+	static const struct sock_opts defaults = { 0, -1, (uid_t)-1, (gid_t)-1 };
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	int fd;
@@ -104,7 +134,9 @@ sock_listen(const struct addr *a, int backlog, struct addr *bound,
 	if (a->kind == ADDR_UNIX &&
 	    unix_clear_stale((const struct sockaddr_un *)&a->ss, err, errlen) != 0)
 		return -1;
-	fd = bind_one(a, backlog, err, errlen);
+	if (o == NULL)
+		o = &defaults;
+	fd = bind_one(a, backlog, o, err, errlen);
 	if (fd < 0 && a->any && errno == EAFNOSUPPORT) {
 		/* No IPv6 on this host: "*" falls back to IPv4 only. */
 		struct addr v4 = *a;
@@ -114,7 +146,7 @@ sock_listen(const struct addr *a, int backlog, struct addr *bound,
 		sin->sin_addr.s_addr = htonl(INADDR_ANY);
 		sin->sin_port = htons((uint16_t)addr_port(a));
 		v4.len = sizeof(*sin);
-		fd = bind_one(&v4, backlog, err, errlen);
+		fd = bind_one(&v4, backlog, o, err, errlen);
 	}
 	if (fd < 0)
 		return -1;

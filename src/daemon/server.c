@@ -228,13 +228,16 @@ open_listeners(struct server *srv)
 
 	for (int i = 0; i < cfg->nlisten; i++) {
 		struct listener *l = &srv->ls[srv->nls];
+		const struct listen_spec *spec = &cfg->listen[i];
+		struct sock_opts so = { spec->opts.reuseport, spec->opts.mode,
+		    spec->uid, spec->gid };
 		int fd;
 
-		fd = sock_listen(&cfg->listen[i], cfg->backlog, &l->bound, err,
+		fd = sock_listen(&spec->addr, cfg->backlog, &so, &l->bound, err,
 		    sizeof(err));
 		if (fd < 0) {
 			log_error("cannot listen on %s: %s", addr_format(
-			    &cfg->listen[i], name, sizeof(name)), err);
+			    &cfg->listen[i].addr, name, sizeof(name)), err);
 			return -1;
 		}
 		if (l->bound.kind == ADDR_UDP) {

@@ -14,7 +14,7 @@
 #define CONNS_MAX	10000000
 
 const struct settings_key settings_keys[] = {
-	{ "listen", "ADDR", "listen on ADDR (repeatable; default 127.0.0.1:8080)" },
+	{ "listen", "'ADDR [OPTION]...'", "listen on ADDR (repeatable, up to 32; default 127.0.0.1:8080); options: reuseport (TCP, udp), mode=0660 owner=NAME group=NAME (unix)" },
 	{ "backlog", "N", "listen(2) backlog (default 1024)" },
 	{ "chunk_size", "BYTES", "largest single read per connection (1..1048576, default 1024)" },
 	{ "max_pending", "BYTES", "replies held for a slow reader before reading pauses (default 65536)" },
@@ -40,8 +40,12 @@ settings_defaults(struct settings *cfg)
 	cfg->write_timeout = 30 * 1000000LL;
 	cfg->shutdown_timeout = 5 * 1000000LL;
 	cfg->log_level = LOG_INFO;
-	if (addr_parse("127.0.0.1:8080", &cfg->listen[0], err, sizeof(err)) == 0)
+	if (addr_parse("127.0.0.1:8080", &cfg->listen[0].addr, err,
+	    sizeof(err)) == 0)
 		cfg->nlisten = 1;
+	listen_opts_init(&cfg->listen[0].opts);
+	cfg->listen[0].uid = (uid_t)-1;
+	cfg->listen[0].gid = (gid_t)-1;
 }
 
 static int
@@ -67,6 +71,31 @@ parse_number(const char *value, long long lo, long long hi,
 	return 0;
 }
 
+/* "ADDR [option ...]": the address ends at the first blank. */
+static int
+settings_add_listen(struct settings *cfg, const char *value, char *err,
+    size_t errlen)
+{
+	struct listen_spec *l = &cfg->listen[cfg->nlisten];
+	char text[ADDR_STRLEN];
+	const char *rest;
+
+	if (cfg->nlisten == SETTINGS_MAX_LISTEN) {
+		snprintf(err, errlen, "too many listeners (at most %d)",
+		    SETTINGS_MAX_LISTEN);
+		return -1;
+	}
+	if (listen_split(value, text, sizeof(text), &rest) != 0) {
+		snprintf(err, errlen, "address too long: '%.40s...'", value);
+		return -1;
+	}
+	if (addr_parse(text, &l->addr, err, errlen) != 0 ||
+	    listen_opts_parse(rest, l->addr.kind, &l->opts, err, errlen) != 0 ||
+	    listen_opts_ids(&l->opts, &l->uid, &l->gid, err, errlen) != 0)
+		return -1;
+	cfg->nlisten++;
+	return 0;
+}
 
 int
 settings_set(struct settings *cfg, const char *key, const char *value,
@@ -74,18 +103,8 @@ settings_set(struct settings *cfg, const char *key, const char *value,
 {
 	long long v;
 
-	if (strcmp(key, "listen") == 0) {
-		if (cfg->nlisten == SETTINGS_MAX_LISTEN) {
-			snprintf(err, errlen, "too many listeners (at most %d)",
-			    SETTINGS_MAX_LISTEN);
-			return -1;
-		}
-		if (addr_parse(value, &cfg->listen[cfg->nlisten], err,
-		    errlen) != 0)
-			return -1;
-		cfg->nlisten++;
-		return 0;
-	}
+	if (strcmp(key, "listen") == 0)
+		return settings_add_listen(cfg, value, err, errlen);
 	if (strcmp(key, "backlog") == 0) {
 		if (parse_number(value, 1, INT_MAX, &v, err, errlen) != 0)
 			return -1;
@@ -251,9 +270,12 @@ settings_print(const struct settings *cfg, FILE *fp)
 {
 	char buf[ADDR_STRLEN];
 
-	for (int i = 0; i < cfg->nlisten; i++)
-		fprintf(fp, "listen = %s\n", addr_format(&cfg->listen[i], buf,
-		    sizeof(buf)));
+	for (int i = 0; i < cfg->nlisten; i++) {
+		char opts[LISTEN_OPTS_STRLEN];
+		fprintf(fp, "listen = %s%s\n", addr_format(&cfg->listen[i].addr,
+		    buf, sizeof(buf)), listen_opts_format(&cfg->listen[i].opts,
+		    opts, sizeof(opts)));
+	}
 	fprintf(fp, "backlog = %d\n", cfg->backlog);
 	fprintf(fp, "chunk_size = %zu\n", cfg->chunk_size);
 	fprintf(fp, "max_pending = %zu\n", cfg->max_pending);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "addr.h"
+#include "listen_opts.h"
 #include "log.h"
 #include "timeout.h"
 
@@ -15,7 +16,7 @@
 #define SETTINGS_MAX_THREADS	256
 
 struct settings {
-	struct addr	listen[SETTINGS_MAX_LISTEN];
+	struct listen_spec listen[SETTINGS_MAX_LISTEN];
 	int		nlisten;
 	int		backlog;
 	size_t		chunk_size;

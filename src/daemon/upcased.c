@@ -35,8 +35,11 @@ upcased_usage(FILE *fp)
 "Uppercase-echo daemon: every a-z byte a client sends comes back as A-Z,\n"
 "every other byte unchanged.\n"
 "\n"
-"  -l, --listen ADDR    HOST:PORT, [IPV6]:PORT, *:PORT, unix:PATH or\n"
-"                       udp:HOST:PORT (repeatable; default 127.0.0.1:8080)\n"
+"  -l, --listen 'ADDR [OPTION]...'\n"
+"                       ADDR is HOST:PORT, [IPV6]:PORT, *:PORT, unix:PATH or\n"
+"                       udp:HOST:PORT (repeatable, up to 32; default\n"
+"                       127.0.0.1:8080).  Options after it: reuseport (TCP,\n"
+"                       udp); mode=0660 owner=NAME group=NAME (unix)\n"
 "  -c, --config FILE    read key = value settings; options override them\n"
 "      --check-config   validate, print the effective settings, exit\n"
 "  -v, --verbose        log every connection (log_level = debug)\n"
@@ -47,6 +50,8 @@ upcased_usage(FILE *fp)
 "Every config key is also an option (idle_timeout is --idle-timeout):\n");
 	for (const struct settings_key *k = settings_keys; k->name != NULL; k++) {
 		char opt[64];
+		if (strcmp(k->name, "listen") == 0)
+			continue;	/* -l, above */
 		fprintf(fp, "  --%s %s\n      %s\n", option_name(k->name, opt,
 		    sizeof(opt)), k->arg, k->help);
 	}
