@@ -156,12 +156,21 @@ worker_new(int id, const struct settings *cfg, struct event_base *base,
 	w->env.arg = w;
 	LIST_INIT(&w->env.conns);
 	/* Every connection shares these two values: common timeouts keep
-	 * them in a queue instead of the heap, O(1) to re-arm per read. */
-	if (timeout_tv(cfg->idle_timeout, &tv) != NULL)
-		w->env.idle_tv = event_base_init_common_timeout(w->base, &tv);
-	if (timeout_tv(cfg->write_timeout, &tv) != NULL)
-		w->env.write_tv = event_base_init_common_timeout(w->base, &tv);
+	 * them in a queue instead of the heap, O(1) to re-arm per read.
+	 * NULL would silently mean "no timeout": fail instead. */
+	if (timeout_tv(cfg->idle_timeout, &tv) != NULL &&
+	    (w->env.idle_tv = event_base_init_common_timeout(w->base,
+	    &tv)) == NULL)
+		goto fail_timeout;
+	if (timeout_tv(cfg->write_timeout, &tv) != NULL &&
+	    (w->env.write_tv = event_base_init_common_timeout(w->base,
+	    &tv)) == NULL)
+		goto fail_timeout;
 	return w;
+fail_timeout:
+	log_error("worker %d: cannot set up its timeouts", id);
+	worker_free(w);
+	return NULL;
 fail:
 	log_error("worker %d: cannot set up its event loop: %s", id,
 	    strerror(errno));
