@@ -17,6 +17,7 @@
  * what that server's does.  And a waiting client without a bufferevent is
  * ~270 bytes of server memory instead of ~1.1 KiB. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -45,6 +46,44 @@ static const char *reason_names[] = {
 	"eof", "idle timeout", "write timeout", "reset", "error", "shutdown",
 };
 
+/*
+ * Where a connection is in its life.  Each state fixes what is armed, and
+ * conn_enter_state() is the one place that changes it:
+ *
+ *   state         reads  read timer   write low-watermark
+ *   reading       on     idle_tv      0
+ *   paused        off    -            max_pending / 2
+ *   flushing      off    -            0
+ *   draining      on     drain_quiet  0
+ *   drain-paused  off    -            max_pending / 2
+ *   lingering     on     drain_quiet  0 (FIN sent, input discarded)
+ *
+ * The legal transitions (and from any state: closed, which frees it):
+ *   reading  -> paused        replies queued reach max_pending
+ *   paused   -> reading       they fell to max_pending / 2
+ *   reading  -> flushing      EOF with replies queued
+ *   reading  -> draining      shutdown
+ *   paused   -> drain-paused  shutdown
+ *   draining -> drain-paused, drain-paused -> draining, draining ->
+ *                             flushing: as the three above
+ *   draining -> lingering     quiet for drain_quiet, every reply out
+ * A flushing connection stays so at shutdown: it closes when its replies
+ * are out.
+ */
+enum conn_state {
+	CONN_READING,
+	CONN_PAUSED,
+	CONN_FLUSHING,
+	CONN_DRAINING,
+	CONN_DRAIN_PAUSED,
+	CONN_LINGERING,
+};
+
+static const char *state_names[] = {
+	"reading", "paused", "flushing", "draining", "drain-paused",
+	"lingering",
+};
+
 struct conn {
 	struct event		*ev;		/* reading, and the idle timer */
 	struct bufferevent	*bev;		/* NULL until a reply must wait */
@@ -52,10 +91,10 @@ struct conn {
 	LIST_ENTRY(conn)	 link;
 	uint64_t		 bytes_in;
 	uint64_t		 bytes_out;
-	unsigned		 paused:1;	/* reading off: output full */
-	unsigned		 eof:1;		/* client shut its write side */
-	unsigned		 draining:1;	/* server shutting down */
-	unsigned		 lingering:1;	/* FIN sent, discarding input */
+	/* enum conn_state, in a byte of its own: testing it costs one
+	 * compare, as a one-bit flag did (a narrower bitfield adds a mask
+	 * on the per-message path). */
+	uint8_t			 state;
 	unsigned		 more_skip:6;	/* see more_due() */
 	unsigned		 more_backoff:6;
 	char			*peer;		/* only at debug level */
@@ -119,11 +158,43 @@ conn_close(struct conn *c, enum close_reason why)
 	env->closed(env->arg);
 }
 
-/* The read timer: the idle timeout, or the quiet time of a drain. */
-static const struct timeval *
-conn_read_tv(const struct conn *c)
+static int
+conn_is_paused(enum conn_state s)
 {
-	return c->draining ? &drain_quiet : c->env->idle_tv;
+	return s == CONN_PAUSED || s == CONN_DRAIN_PAUSED;
+}
+
+/* Move c to state to and arm what that state needs (the table above).
+ * Returns 0, or -1 if the read event cannot be armed: the caller closes.
+ * Not on the per-message path: a state changes a few times in a
+ * connection's life, and the trace is formatted only at debug level. */
+static int
+conn_enter_state(struct conn *c, enum conn_state to)
+{
+	enum conn_state from = c->state;
+
+	if (c->peer != NULL)
+		log_debug("conn %s: %s -> %s", c->peer, state_names[from],
+		    state_names[to]);
+	c->state = to;
+	switch (to) {
+	case CONN_PAUSED:
+	case CONN_DRAIN_PAUSED:
+	case CONN_FLUSHING:
+		event_del(c->ev);
+		bufferevent_setwatermark(c->bev, EV_WRITE, to == CONN_FLUSHING ?
+		    0 : c->env->max_pending / 2, 0);
+		return 0;
+	case CONN_READING:
+	case CONN_DRAINING:
+		if (conn_is_paused(from))
+			bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+		return event_add(c->ev, to == CONN_DRAINING ? &drain_quiet :
+		    c->env->idle_tv);
+	case CONN_LINGERING:
+		break;		/* the drain's read event goes on as it is */
+	}
+	return 0;
 }
 
 /* A read or write that found nothing to do now: not an error. */
@@ -176,11 +247,12 @@ conn_promote(struct conn *c)
 static void
 conn_backpressure(struct conn *c)
 {
-	if (c->paused || conn_pending(c) < c->env->max_pending)
+	if (conn_pending(c) < c->env->max_pending)
 		return;
-	c->paused = 1;
-	event_del(c->ev);
-	bufferevent_setwatermark(c->bev, EV_WRITE, c->env->max_pending / 2, 0);
+	if (c->state == CONN_READING)
+		conn_enter_state(c, CONN_PAUSED);
+	else if (c->state == CONN_DRAINING)
+		conn_enter_state(c, CONN_DRAIN_PAUSED);
 }
 
 /* Queue the part of a reply the kernel did not take.  Returns -1 if c is
@@ -250,14 +322,10 @@ more_result(struct conn *c, int hit)
 static void
 conn_eof(struct conn *c)
 {
-	c->eof = 1;
-	if (conn_pending(c) == 0) {
+	if (conn_pending(c) == 0)
 		conn_close(c, CLOSE_EOF);
-		return;
-	}
-	event_del(c->ev);
-	c->paused = 0;
-	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	else
+		conn_enter_state(c, CONN_FLUSHING);
 }
 
 /* One read: > 0 bytes read; 0 for nothing now; -1 if c is gone (EOF with
@@ -343,7 +411,7 @@ conn_linger(struct conn *c)
 		conn_close(c, CLOSE_SHUTDOWN);
 		return;
 	}
-	c->lingering = 1;
+	conn_enter_state(c, CONN_LINGERING);
 	if (c->peer != NULL)
 		log_debug("linger %s", c->peer);
 }
@@ -383,11 +451,12 @@ conn_quiet(struct conn *c)
 	/* Replies are still going out: not idle, the write timeout governs.
 	 * A lingering close waits for them to be acknowledged (the shutdown
 	 * deadline bounds this).  The timer re-arms itself (EV_PERSIST). */
-	if (conn_pending(c) > 0 || (c->lingering && has_unacked(c)))
+	if (conn_pending(c) > 0 ||
+	    (c->state == CONN_LINGERING && has_unacked(c)))
 		return;
-	if (c->lingering)
+	if (c->state == CONN_LINGERING)
 		conn_close(c, CLOSE_SHUTDOWN);
-	else if (c->draining)
+	else if (c->state == CONN_DRAINING)
 		conn_linger(c);
 	else
 		conn_close(c, CLOSE_IDLE);
@@ -401,7 +470,7 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	if (!(what & EV_READ))
 		conn_quiet(c);
-	else if (c->lingering)
+	else if (c->state == CONN_LINGERING)
 		linger_discard(c);
 	else if (conn_pending(c) > 0)
 		serve_queued(c);
@@ -416,16 +485,13 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 
-	if (conn_pending(c) == 0 && c->eof) {
+	(void)bev;
+	if (c->state == CONN_FLUSHING && conn_pending(c) == 0)
 		conn_close(c, CLOSE_EOF);
-		return;
-	}
-	if (c->paused) {
-		c->paused = 0;
-		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-		if (event_add(c->ev, conn_read_tv(c)) != 0)
-			conn_close(c, CLOSE_ERROR);
-	}
+	else if (conn_is_paused(c->state) &&
+	    conn_enter_state(c, c->state == CONN_PAUSED ? CONN_READING :
+	    CONN_DRAINING) != 0)
+		conn_close(c, CLOSE_ERROR);
 }
 
 /* The bufferevent only writes: a write error or the write timeout. */
@@ -502,13 +568,14 @@ fail:
 static void
 conn_shutdown(struct conn *c)
 {
-	c->draining = 1;
-	if (conn_pending(c) == 0 &&
-	    (c->eof || (!has_unread(c) && !has_unacked(c)))) {
+	if (c->state != CONN_READING && c->state != CONN_PAUSED)
+		return;		/* flushing: closes once its replies are out */
+	if (conn_pending(c) == 0 && !has_unread(c) && !has_unacked(c)) {
 		conn_close(c, CLOSE_SHUTDOWN);
 		return;
 	}
-	if (!c->eof && !c->paused && event_add(c->ev, &drain_quiet) != 0)
+	if (conn_enter_state(c, c->state == CONN_PAUSED ? CONN_DRAIN_PAUSED :
+	    CONN_DRAINING) != 0)
 		conn_close(c, CLOSE_SHUTDOWN);
 }
 
