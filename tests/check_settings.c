@@ -442,9 +442,10 @@ START_TEST(test_finish_derives)
 	int want = cpus < 1 ? 1 : cpus > SETTINGS_MAX_THREADS ?
 	    SETTINGS_MAX_THREADS : (int)cpus;
 	struct settings cfg;
+	char err[SETTINGS_ERRLEN];
 
 	settings_defaults(&cfg);
-	settings_finish(&cfg);
+	ck_assert_msg(settings_finish(&cfg, err, sizeof(err)) == 0, "%s", err);
 	ck_assert_msg(cfg.threads == want, "threads: expected %d (online "
 	    "CPUs), got %d", want, cfg.threads);
 	ck_assert_msg(cfg.max_conns >= 1, "max_conns: expected >= 1, got %d",
@@ -455,42 +456,91 @@ END_TEST
 START_TEST(test_finish_keeps_explicit)
 {
 	struct settings cfg;
+	char err[SETTINGS_ERRLEN];
 
 	settings_defaults(&cfg);
 	set_ok(&cfg, "threads", "3");
 	set_ok(&cfg, "max_conns", "77");
-	settings_finish(&cfg);
+	ck_assert_msg(settings_finish(&cfg, err, sizeof(err)) == 0, "%s", err);
 	ck_assert_int_eq(cfg.threads, 3);
 	ck_assert_int_eq(cfg.max_conns, 77);
 }
 END_TEST
 
-/* max_conns follows the descriptor limit and never drops below 1. */
-static void
-finish_with_nofile(rlim_t nofile, const char *threads, int want)
+/* max_conns is what the descriptor limit leaves after the reserve: what
+ * is open already, a listener's, five per worker loop, 16 spare. */
+static const struct derive_case {
+	long long	 nofile;
+	int		 open_fds;
+	const char	*threads;
+	const char	*max_conns;	/* NULL: derived */
+	int		 want;		/* 0: an error */
+	const char	*why;
+} derive_cases[] = {
+	{ 64, 3, "4", NULL, 64 - 3 - 1 - 5 * 4 - 16, NULL },
+	{ 400, 3, "64", NULL, 400 - 3 - 1 - 5 * 64 - 16, NULL },
+	{ 400, 30, "1", NULL, 400 - 30 - 1 - 5 - 16, NULL },
+	{ 0, 3, "4", NULL, 10000000, NULL },
+	{ 64, 3, "4", "24", 24, NULL },
+	{ 20000, 3, "4", "50000", 0,
+	    "max_conns 50000 needs 50040 descriptors; the limit is 20000" },
+	{ 64, 3, "4", "25", 0,
+	    "max_conns 25 needs 65 descriptors; the limit is 64" },
+	{ 20, 3, "8", NULL, 0,
+	    "8 threads and 1 listener need 61 descriptors; the limit is 20" },
+};
+
+START_TEST(test_derive)
+{
+	const struct derive_case *c = &derive_cases[_i];
+	char err[SETTINGS_ERRLEN] = "";
+	struct settings cfg;
+	int rc;
+
+	settings_defaults(&cfg);
+	set_ok(&cfg, "threads", c->threads);
+	if (c->max_conns != NULL)
+		set_ok(&cfg, "max_conns", c->max_conns);
+	rc = settings_derive(&cfg, c->nofile, c->open_fds, err, sizeof(err));
+	if (c->want != 0) {
+		ck_assert_msg(rc == 0, "limit %lld, threads %s: unexpected "
+		    "error '%s'", c->nofile, c->threads, err);
+		ck_assert_msg(cfg.max_conns == c->want, "limit %lld, threads "
+		    "%s: expected max_conns %d, got %d", c->nofile, c->threads,
+		    c->want, cfg.max_conns);
+	} else {
+		ck_assert_msg(rc != 0, "limit %lld, threads %s: accepted",
+		    c->nofile, c->threads);
+		ck_assert_msg(strcmp(err, c->why) == 0, "expected '%s', got "
+		    "'%s'", c->why, err);
+	}
+}
+END_TEST
+
+/* A soft descriptor limit below the hard one is raised to it first, and
+ * max_conns follows the raised limit. */
+START_TEST(test_finish_raises_the_limit)
 {
 	struct rlimit saved, rl;
 	struct settings cfg;
+	char err[SETTINGS_ERRLEN];
 
 	ck_assert(getrlimit(RLIMIT_NOFILE, &saved) == 0);
-	if (saved.rlim_max != RLIM_INFINITY && saved.rlim_max < nofile)
-		return;	/* the soft limit cannot go that high */
+	if (saved.rlim_max == RLIM_INFINITY || saved.rlim_max < 256)
+		return;	/* nothing to raise to */
 	rl = saved;
-	rl.rlim_cur = nofile;
+	rl.rlim_cur = 128;
 	ck_assert(setrlimit(RLIMIT_NOFILE, &rl) == 0);
 	settings_defaults(&cfg);
-	set_ok(&cfg, "threads", threads);
-	settings_finish(&cfg);
+	set_ok(&cfg, "threads", "2");
+	ck_assert_msg(settings_finish(&cfg, err, sizeof(err)) == 0, "%s", err);
+	ck_assert(getrlimit(RLIMIT_NOFILE, &rl) == 0);
 	ck_assert(setrlimit(RLIMIT_NOFILE, &saved) == 0);
-	ck_assert_msg(cfg.max_conns == want, "ulimit -n %lu, threads %s: "
-	    "expected max_conns %d, got %d", (unsigned long)nofile, threads,
-	    want, cfg.max_conns);
-}
-
-START_TEST(test_finish_rlimit)
-{
-	finish_with_nofile(64, "4", 64 - 16 - 1 - 2 * 4);
-	finish_with_nofile(20, "8", 1);
+	ck_assert_msg(rl.rlim_cur == saved.rlim_max, "soft limit: expected "
+	    "%lu (the hard limit), got %lu", (unsigned long)saved.rlim_max,
+	    (unsigned long)rl.rlim_cur);
+	ck_assert_msg(cfg.max_conns > 128, "max_conns %d does not follow the "
+	    "raised limit %lu", cfg.max_conns, (unsigned long)rl.rlim_cur);
 }
 END_TEST
 
@@ -522,7 +572,8 @@ settings_suite(void)
 	tc = tcase_create("finish");
 	tcase_add_test(tc, test_finish_derives);
 	tcase_add_test(tc, test_finish_keeps_explicit);
-	tcase_add_test(tc, test_finish_rlimit);
+	tcase_add_loop_test(tc, test_derive, 0, NELEM(derive_cases));
+	tcase_add_test(tc, test_finish_raises_the_limit);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -27,7 +27,7 @@ START_TEST(test_new_on_a_base)
 	struct worker *w;
 
 	settings_defaults(&cfg);
-	settings_finish(&cfg);
+	ck_assert(settings_derive(&cfg, 0, 3, NULL, 0) == 0);
 	w = worker_new(0, &cfg, base, &hooks);
 	ck_assert_ptr_nonnull(w);
 	worker_free(w);
@@ -49,7 +49,7 @@ START_TEST(test_timeout_setup_failure_fails_the_worker)
 		ck_assert_ptr_nonnull(event_base_init_common_timeout(base, &tv));
 	}
 	settings_defaults(&cfg);
-	settings_finish(&cfg);
+	ck_assert(settings_derive(&cfg, 0, 3, NULL, 0) == 0);
 	w = worker_new(0, &cfg, base, &hooks);
 	ck_assert_msg(w == NULL, "worker_new succeeded without its timeouts");
 	worker_free(w);

@@ -2,16 +2,19 @@
 """Integration: the bounds an operator relies on -- timeouts, backpressure,
 the connection limit and descriptor exhaustion."""
 import fcntl
+import re
 import resource
 import socket
 import struct
+import subprocess
 import tempfile
 import termios
 import time
 
 from itlib import (Daemon, TestFailure, connect, expect, parse_addr,
                    recv_exactly, recv_until_eof, run_tests,
-                   flood_until_stalled, RSS_MEANINGFUL, SLOW, WRAPPER)
+                   flood_until_stalled, RSS_MEANINGFUL, SLOW, UPCASED,
+                   WRAPPER)
 
 
 def hello(addr, timeout=10):
@@ -236,11 +239,10 @@ def _cpu_seconds(pid):
 
 
 def test_descriptor_exhaustion_does_not_spin():
-    def low_limit():
-        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
-
-    with Daemon("-v", "--max-conns", "1000", "--threads", "1",
-                preexec_fn=low_limit) as d:
+    # max_conns is checked against the limit at start, so take the
+    # descriptors away from the running daemon.
+    with Daemon("-v", "--max-conns", "1000", "--threads", "1") as d:
+        resource.prlimit(d.proc.pid, resource.RLIMIT_NOFILE, (64, 64))
         clients = []
         for _ in range(80):
             clients.append(connect(d.addr))
@@ -270,6 +272,81 @@ def test_descriptor_exhaustion_does_not_spin():
         d.stop()
 
 
+def _nofile(soft, hard):
+    return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def _ready_max_conns(d):
+    m = d.wait_log(r" ready: .* max_conns (\d+)$")
+    return int(m.group(1))
+
+
+def test_max_conns_follows_the_raised_limit():
+    # Started at a soft limit of 256 under a hard one of 4096 (as systemd
+    # starts services at 1024): the soft limit is raised first, and the
+    # default max_conns comes from 4096.
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 4096:
+        print("# skip: the hard descriptor limit is %d, below 4096" % hard)
+        return
+    with Daemon("--threads", "2", preexec_fn=_nofile(256, 4096)) as d:
+        n = _ready_max_conns(d)
+        expect(256 < n <= 4096 - 2 * 5, "max_conns under 256:4096",
+               "from the hard limit 4096", n)
+        with open("/proc/%d/limits" % d.proc.pid) as f:
+            line = [l for l in f if l.startswith("Max open files")][0]
+        expect(line.split()[3:5] == ["4096", "4096"], "soft limit raised",
+               "4096 4096", line)
+        d.stop()
+    rc, out, err = _run_daemon(["--check-config", "--threads", "2"],
+                               _nofile(256, 4096))
+    m = re.search(r"^max_conns = (\d+)$", out, re.M)
+    expect(rc == 0 and m and int(m.group(1)) == n,
+           "--check-config shows the same max_conns", n, (rc, out, err))
+
+
+def _run_daemon(args, preexec_fn):
+    p = subprocess.run(WRAPPER + [UPCASED] + args, capture_output=True,
+                       stdin=subprocess.DEVNULL, timeout=20 * SLOW,
+                       preexec_fn=preexec_fn)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def test_max_conns_above_the_limit_is_refused():
+    for args in (["--check-config"], ["-l", "127.0.0.1:0"]):
+        rc, out, err = _run_daemon(args + ["--max-conns", "5000"],
+                                   _nofile(1000, 1000))
+        expect(rc == 2, "exit status for max_conns above the limit", 2,
+               (rc, err))
+        expect(re.search(r"^upcased: max_conns 5000 needs 50\d\d descriptors; "
+                         r"the limit is \d+$", err.strip()),
+               "message names both numbers",
+               "max_conns 5000 needs N descriptors; the limit is 1000", err)
+
+
+def test_max_conns_reached_before_descriptors_run_out():
+    # 64 worker loops hold several descriptors each: the default
+    # max_conns must leave room for all of them, so that the limit, not
+    # EMFILE, is what stops accepting.
+    with Daemon("--threads", "64", preexec_fn=_nofile(400, 400)) as d:
+        n = _ready_max_conns(d)
+        expect(n >= 8, "some connections fit in 400 descriptors", ">= 8", n)
+        clients = []
+        for i in range(n):
+            s = connect(d.addr)
+            s.sendall(b"x")
+            expect(recv_exactly(s, 1) == b"X", "client %d of %d served" %
+                   (i + 1, n))
+            clients.append(s)
+        d.wait_log(r"max_conns \(%d\) reached: pausing accepts" % n)
+        expect(not any(" accept: " in l for l in d.lines),
+               "no descriptor exhaustion below max_conns", "",
+               [l for l in d.lines if " accept: " in l])
+        for s in clients:
+            s.close()
+        d.stop()
+
+
 if __name__ == "__main__":
     run_tests([
         test_idle_timeout_fires_near_t,
@@ -283,4 +360,7 @@ if __name__ == "__main__":
         test_reader_that_never_reads_is_bounded,
         test_max_conns_pauses_and_resumes,
         test_descriptor_exhaustion_does_not_spin,
+        test_max_conns_follows_the_raised_limit,
+        test_max_conns_above_the_limit_is_refused,
+        test_max_conns_reached_before_descriptors_run_out,
     ])

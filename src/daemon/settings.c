@@ -2,6 +2,7 @@
  * by the same setters so that a file and the command line agree. */
 #include "settings.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -245,24 +246,90 @@ fail:
 	return -1;
 }
 
-void
-settings_finish(struct settings *cfg)
+/*
+ * Descriptors upcased holds besides its connections: what is open before
+ * start-up (stdio, anything inherited), one per listener, per worker loop
+ * libevent's epoll descriptor, signal pipe pair and notification eventfd
+ * plus our wake-up eventfd, and room for the short-lived ones (the unix
+ * probe socket and lock file, a config re-read, the log).
+ */
+#define FDS_PER_THREAD	5
+#define FDS_SLACK	16
+
+long long
+settings_fd_reserve(const struct settings *cfg, int open_fds)
 {
+	return open_fds + cfg->nlisten + (long long)FDS_PER_THREAD *
+	    cfg->threads + FDS_SLACK;
+}
+
+int
+settings_derive(struct settings *cfg, long long nofile, int open_fds,
+    char *err, size_t errlen)
+{
+	long long reserve, room;
+
 	if (cfg->threads == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		cfg->threads = n < 1 ? 1 : n > SETTINGS_MAX_THREADS ? SETTINGS_MAX_THREADS : (int)n;
 	}
+	reserve = settings_fd_reserve(cfg, open_fds);
+	room = nofile > 0 ? nofile - reserve : CONNS_MAX;
 	if (cfg->max_conns == 0) {
-		/* Leave room for listeners, wake-up descriptors, stdio and
-		 * whatever libc opens. */
-		struct rlimit rl;
-		long long room = 1024;
-		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-			room = (long long)rl.rlim_cur;
-		room -= 16 + cfg->nlisten + 2LL * cfg->threads;
-		cfg->max_conns = room < 1 ? 1 : room > CONNS_MAX ? CONNS_MAX :
-		    (int)room;
+		if (room < 1) {
+			snprintf(err, errlen, "%d thread%s and %d listener%s "
+			    "need %lld descriptors; the limit is %lld",
+			    cfg->threads, cfg->threads == 1 ? "" : "s",
+			    cfg->nlisten, cfg->nlisten == 1 ? "" : "s",
+			    reserve + 1, nofile);
+			return -1;
+		}
+		cfg->max_conns = room > CONNS_MAX ? CONNS_MAX : (int)room;
+	} else if (cfg->max_conns > room) {
+		snprintf(err, errlen, "max_conns %d needs %lld descriptors; the "
+		    "limit is %lld", cfg->max_conns, cfg->max_conns + reserve,
+		    nofile);
+		return -1;
 	}
+	return 0;
+}
+
+/* Descriptors this process has open now, or 3 (stdio) if /proc cannot
+ * tell. */
+static int
+open_fds_now(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (d == NULL)
+		return 3;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1;	/* the directory's own descriptor */
+}
+
+int
+settings_finish(struct settings *cfg, char *err, size_t errlen)
+{
+	struct rlimit rl;
+	long long nofile = 0;
+
+	/* Service managers start us at a low soft limit (systemd: 1024)
+	 * under a high hard one: take all that is allowed. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		if (rl.rlim_cur < rl.rlim_max) {
+			struct rlimit up = { rl.rlim_max, rl.rlim_max };
+			if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+				rl = up;
+		}
+		if (rl.rlim_cur != RLIM_INFINITY)
+			nofile = (long long)rl.rlim_cur;
+	}
+	return settings_derive(cfg, nofile, open_fds_now(), err, errlen);
 }
 
 void

@@ -51,8 +51,19 @@ int	settings_key_known(const char *key);
 int	settings_load(struct settings *cfg, const char *path, char *err,
 	    size_t errlen);
 
-/* Fill in what is derived (max_conns, threads), after all sources. */
-void	settings_finish(struct settings *cfg);
+/* Fill in what is derived (threads, max_conns), after all sources, for
+ * this process: the soft RLIMIT_NOFILE is first raised to the hard one.
+ * An explicit max_conns the limit cannot hold is an error ("max_conns N
+ * needs M descriptors; the limit is L"). */
+int	settings_finish(struct settings *cfg, char *err, size_t errlen);
+
+/* The same for a limit of nofile descriptors (0: unlimited) of which
+ * open_fds are in use before start-up. */
+int	settings_derive(struct settings *cfg, long long nofile, int open_fds,
+	    char *err, size_t errlen);
+
+/* Descriptors needed besides the connections'. */
+long long settings_fd_reserve(const struct settings *cfg, int open_fds);
 
 /* Every key with its effective value, one "key = value" line each. */
 void	settings_print(const struct settings *cfg, FILE *fp);

@@ -210,7 +210,10 @@ main(int argc, char **argv)
 		}
 	}
 	free_options(opts);
-	settings_finish(&cfg);
+	if (settings_finish(&cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "upcased: %s\n", err);
+		return EXIT_USAGE;
+	}
 
 	if (check) {
 		settings_print(&cfg, stdout);
