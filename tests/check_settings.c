@@ -345,6 +345,64 @@ START_TEST(test_load_long_line)
 }
 END_TEST
 
+/* Bytes a text editor would not write: NULs anywhere, a BOM in front. */
+#define BOM	"\xef\xbb\xbf"
+#define B(s)	(s), sizeof(s) - 1
+static const struct {
+	const char	*text;
+	size_t		 len;
+	const char	*want;	/* NULL: loads, with chunk_size 77 */
+} load_bytes[] = {
+	{ B("chunk_size = 77\nthr\0eads = 2\n"), "f:2: NUL byte at column 4" },
+	{ B("chunk_size = 77\nthreads = 2\0"), "f:2: NUL byte at column 12" },
+	{ B("\0\0\0\0"), "f:1: NUL byte at column 1" },
+	{ B("# a comment\0\n"), "f:1: NUL byte at column 12" },
+	{ B(BOM "chunk_size = 77\n"), NULL },
+	{ B(BOM "# only a comment\nchunk_size = 77"), NULL },
+	{ B("chunk_size = 77\n" BOM "threads = 2\n"),
+	    "f:2: unknown key '" BOM "threads'" },
+};
+
+START_TEST(test_parse_bytes)
+{
+	char err[SETTINGS_ERRLEN] = "";
+	struct settings cfg;
+	int rc;
+
+	settings_defaults(&cfg);
+	rc = settings_parse(&cfg, "f", load_bytes[_i].text, load_bytes[_i].len,
+	    err, sizeof(err));
+	if (load_bytes[_i].want == NULL) {
+		ck_assert_msg(rc == 0, "case %d: unexpected error '%s'", _i, err);
+		ck_assert_int_eq(cfg.chunk_size, 77);
+	} else {
+		ck_assert_msg(rc != 0, "case %d: accepted", _i);
+		ck_assert_msg(strncmp(err, load_bytes[_i].want,
+		    strlen(load_bytes[_i].want)) == 0, "case %d: expected "
+		    "'%s...', got '%s'", _i, load_bytes[_i].want, err);
+	}
+}
+END_TEST
+
+/* The same through a file: fgets once stopped at the NUL. */
+START_TEST(test_load_nul)
+{
+	char path[] = "/tmp/check_settings.XXXXXX", err[SETTINGS_ERRLEN] = "";
+	static const char text[] = "chunk_size = 77\nthreads = 2\0";
+	struct settings cfg;
+	int fd = mkstemp(path);
+
+	ck_assert(fd >= 0);
+	ck_assert(write(fd, text, sizeof(text) - 1) == sizeof(text) - 1);
+	close(fd);
+	settings_defaults(&cfg);
+	ck_assert_int_eq(settings_load(&cfg, path, err, sizeof(err)), -1);
+	unlink(path);
+	ck_assert_msg(strstr(err, ":2: NUL byte at column 12") != NULL,
+	    "expected ':2: NUL byte at column 12', got '%s'", err);
+}
+END_TEST
+
 START_TEST(test_load_missing_file)
 {
 	static const char path[] = "/tmp/check_settings.does-not-exist";
@@ -562,6 +620,8 @@ settings_suite(void)
 	tcase_add_test(tc, test_load_empty);
 	tcase_add_loop_test(tc, test_load_bad, 0, NELEM(load_bad));
 	tcase_add_test(tc, test_load_long_line);
+	tcase_add_loop_test(tc, test_parse_bytes, 0, NELEM(load_bytes));
+	tcase_add_test(tc, test_load_nul);
 	tcase_add_test(tc, test_load_missing_file);
 	tcase_add_test(tc, test_load_directory);
 	tcase_add_test(tc, test_load_listen_replaces);

@@ -24,6 +24,8 @@ static const struct good_case good[] = {
 	{ "0.000001", 1 },
 	{ "0.0000001", 1 },		/* tiny but positive: never 0 */
 	{ "1e-300", 1 },
+	{ "1e-320", 1 },		/* a denormal: still positive */
+	{ "4.9e-324", 1 },		/* the smallest double */
 	{ "0.0000011", 2 },		/* rounds up, not to nearest */
 	{ "31536000", 31536000000000LL },	/* TIMEOUT_MAX_S */
 	{ "8392491.214508", 8392491214508LL },	/* not 1us more */
@@ -102,6 +104,33 @@ START_TEST(test_parse_zero_says_none)
 	ck_assert_msg(strstr(err, "greater than 0") != NULL &&
 	    strstr(err, "none") != NULL, "expected \"greater than 0 ... "
 	    "none\", got \"%s\"", err);
+}
+END_TEST
+
+/* One rule below the resolution: a positive double is at least 1 us; a
+ * value that is 0 as a double is zero, however it is written; a value too
+ * large for a double is too long. */
+static const struct {
+	const char	*in;
+	const char	*why;
+} tiny_huge[] = {
+	{ "1e-999", "greater than 0" },
+	{ "1e-400", "greater than 0" },
+	{ "-1e-320", "greater than 0" },
+	{ "1e999", "too long" },
+	{ "1e309", "too long" },
+};
+
+START_TEST(test_parse_tiny_and_huge)
+{
+	char err[ERRLEN] = "";
+	timeout_us t;
+
+	ck_assert_int_eq(timeout_parse(tiny_huge[_i].in, &t, err, sizeof(err)),
+	    -1);
+	ck_assert_msg(strstr(err, tiny_huge[_i].why) != NULL, "timeout_parse"
+	    "('%s'): expected \"%s\", got \"%s\"", tiny_huge[_i].in,
+	    tiny_huge[_i].why, err);
 }
 END_TEST
 
@@ -200,6 +229,7 @@ timeout_suite(void)
 	tcase_add_loop_test(tc, test_parse_good, 0, NELEM(good));
 	tcase_add_loop_test(tc, test_parse_bad, 0, NELEM(bad));
 	tcase_add_test(tc, test_parse_zero_says_none);
+	tcase_add_loop_test(tc, test_parse_tiny_and_huge, 0, NELEM(tiny_huge));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("format");

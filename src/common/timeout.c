@@ -31,9 +31,11 @@ timeout_parse(const char *s, timeout_us *t, char *err, size_t errlen)
 		    "(seconds greater than 0, or none)", s);
 		return -1;
 	}
+	/* A value is the double strtod gives, as in Python: an underflow to
+	 * a tiny positive (1e-320) is positive, one to 0 (1e-999) is 0. */
 	errno = 0;
 	secs = strtod(s, &end);
-	if (end == s || *end != '\0' || errno == ERANGE || !isfinite(secs)) {
+	if (end == s || *end != '\0' || (!isfinite(secs) && errno != ERANGE)) {
 		snprintf(err, errlen, "invalid timeout '%s' "
 		    "(seconds greater than 0, or none)", s);
 		return -1;
@@ -49,7 +51,8 @@ timeout_parse(const char *s, timeout_us *t, char *err, size_t errlen)
 		    "seconds, or none)", s, TIMEOUT_MAX_S);
 		return -1;
 	}
-	/* Round up so that a tiny positive value never becomes zero, but
+	/* Round up so that a positive value below the resolution is 1 us,
+	 * never zero, but
 	 * first forgive the few ulps of binary error, which grow with the
 	 * value: else "8392491.214508" would come out 1us long. */
 	us = secs * 1e6;

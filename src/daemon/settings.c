@@ -177,73 +177,122 @@ trim(char *s)
 	return s;
 }
 
+/* One line of a file, NUL-terminated, without its newline. */
+static int
+parse_line(struct settings *cfg, const char *name, int lineno, char *line,
+    int *file_listen, char *err, size_t errlen)
+{
+	char why[SETTINGS_ERRLEN], *key, *value, *eq, *hash;
+
+	/* A comment starts at a '#' at line start or after a blank. */
+	for (hash = line; (hash = strchr(hash, '#')) != NULL; hash++) {
+		if (hash == line || hash[-1] == ' ' || hash[-1] == '\t') {
+			*hash = '\0';
+			break;
+		}
+	}
+	key = trim(line);
+	if (*key == '\0')
+		return 0;
+	eq = strchr(key, '=');
+	if (eq == NULL) {
+		snprintf(err, errlen, "%s:%d: expected 'key = value', got '%s'",
+		    name, lineno, key);
+		return -1;
+	}
+	*eq = '\0';
+	key = trim(key);
+	value = trim(eq + 1);
+	if (*value == '\0') {
+		snprintf(err, errlen, "%s:%d: %s: missing value", name, lineno,
+		    key);
+		return -1;
+	}
+	/* The file's listen lines replace the default, then add up. */
+	if (strcmp(key, "listen") == 0 && !(*file_listen)++)
+		cfg->nlisten = 0;
+	if (!settings_key_known(key)) {
+		snprintf(err, errlen, "%s:%d: unknown key '%s'", name, lineno,
+		    key);
+		return -1;
+	}
+	if (settings_set(cfg, key, value, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "%s:%d: %s: %s", name, lineno, key, why);
+		return -1;
+	}
+	return 0;
+}
+
+int
+settings_parse(struct settings *cfg, const char *name, const char *text,
+    size_t len, char *err, size_t errlen)
+{
+	static const char bom[] = "\xef\xbb\xbf";
+	const char *p = text, *end = text + len;
+	int lineno = 0, file_listen = 0;
+
+	/* Editors that save UTF-8 "with BOM" put one before the first key. */
+	if (len >= 3 && memcmp(p, bom, 3) == 0)
+		p += 3;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = (size_t)((nl != NULL ? nl : end) - p);
+		const char *nul = memchr(p, '\0', n);
+		char line[SETTINGS_LINE_MAX + 1];
+
+		lineno++;
+		if (nul != NULL) {
+			snprintf(err, errlen, "%s:%d: NUL byte at column %zu "
+			    "(not a text file?)", name, lineno,
+			    (size_t)(nul - p) + 1);
+			return -1;
+		}
+		if (n > SETTINGS_LINE_MAX) {
+			snprintf(err, errlen, "%s:%d: line too long (at most "
+			    "%d bytes)", name, lineno, SETTINGS_LINE_MAX);
+			return -1;
+		}
+		memcpy(line, p, n);
+		line[n] = '\0';
+		if (parse_line(cfg, name, lineno, line, &file_listen, err,
+		    errlen) != 0)
+			return -1;
+		p += n + (nl != NULL);
+	}
+	return 0;
+}
+
 int
 settings_load(struct settings *cfg, const char *path, char *err, size_t errlen)
 {
-	char line[1024], why[SETTINGS_ERRLEN];
-	int lineno = 0, file_listen = 0;
+	char *text;
+	size_t len = 0;
 	FILE *fp;
+	int rc = -1;
 
 	fp = fopen(path, "r");
 	if (fp == NULL) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	while (fgets(line, sizeof(line), fp) != NULL) {
-		char *key, *value, *eq, *hash;
-
-		lineno++;
-		if (strchr(line, '\n') == NULL && !feof(fp)) {
-			snprintf(err, errlen, "%s:%d: line too long", path, lineno);
-			goto fail;
-		}
-		/* A comment starts at a '#' at line start or after a blank. */
-		for (hash = line; (hash = strchr(hash, '#')) != NULL; hash++) {
-			if (hash == line || hash[-1] == ' ' || hash[-1] == '\t') {
-				*hash = '\0';
-				break;
-			}
-		}
-		key = trim(line);
-		if (*key == '\0')
-			continue;
-		eq = strchr(key, '=');
-		if (eq == NULL) {
-			snprintf(err, errlen, "%s:%d: expected 'key = value', "
-			    "got '%s'", path, lineno, key);
-			goto fail;
-		}
-		*eq = '\0';
-		key = trim(key);
-		value = trim(eq + 1);
-		if (*value == '\0') {
-			snprintf(err, errlen, "%s:%d: %s: missing value",
-			    path, lineno, key);
-			goto fail;
-		}
-		/* The file's listen lines replace the default, then add up. */
-		if (strcmp(key, "listen") == 0 && !file_listen++)
-			cfg->nlisten = 0;
-		if (!settings_key_known(key)) {
-			snprintf(err, errlen, "%s:%d: unknown key '%s'", path,
-			    lineno, key);
-			goto fail;
-		}
-		if (settings_set(cfg, key, value, why, sizeof(why)) != 0) {
-			snprintf(err, errlen, "%s:%d: %s: %s", path, lineno, key,
-			    why);
-			goto fail;
-		}
+	/* One byte more than allowed tells a file that is too large. */
+	text = malloc(SETTINGS_FILE_MAX + 1);
+	if (text == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto out;
 	}
-	if (ferror(fp)) {
+	len = fread(text, 1, SETTINGS_FILE_MAX + 1, fp);
+	if (ferror(fp))
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		goto fail;
-	}
+	else if (len > SETTINGS_FILE_MAX)
+		snprintf(err, errlen, "%s: too large (at most %d bytes)", path,
+		    SETTINGS_FILE_MAX);
+	else
+		rc = settings_parse(cfg, path, text, len, err, errlen);
+out:
+	free(text);
 	fclose(fp);
-	return 0;
-fail:
-	fclose(fp);
-	return -1;
+	return rc;
 }
 
 /*

@@ -14,6 +14,8 @@
 #define SETTINGS_MAX_LISTEN	32
 #define SETTINGS_ERRLEN		512
 #define SETTINGS_MAX_THREADS	256
+#define SETTINGS_LINE_MAX	1023		/* bytes, without the newline */
+#define SETTINGS_FILE_MAX	(1024 * 1024)
 
 struct settings {
 	struct listen_spec listen[SETTINGS_MAX_LISTEN];
@@ -50,6 +52,12 @@ int	settings_key_known(const char *key);
 /* Read a file of key = value lines; errors read "path:line: reason". */
 int	settings_load(struct settings *cfg, const char *path, char *err,
 	    size_t errlen);
+
+/* The same over the file's bytes (len of them, NULs included); name is
+ * the file's name in the errors.  A leading UTF-8 BOM is skipped; a NUL
+ * byte or a line longer than SETTINGS_LINE_MAX bytes is an error. */
+int	settings_parse(struct settings *cfg, const char *name,
+	    const char *text, size_t len, char *err, size_t errlen);
 
 /* Fill in what is derived (threads, max_conns), after all sources, for
  * this process: the soft RLIMIT_NOFILE is first raised to the hard one.
