@@ -22,7 +22,8 @@ static const char defaults_text[] =
 	"idle_timeout = 300\n"
 	"write_timeout = 30\n"
 	"shutdown_timeout = 5\n"
-	"log_level = info\n";
+	"log_level = info\n"
+	"log_file = stderr\n";
 
 /* settings_print into a string; the caller frees it. */
 static char *
@@ -111,6 +112,10 @@ static const struct set_case set_good[] = {
 	{ "log_level", "debug", "log_level = debug" },
 	{ "log_level", "WARN", "log_level = warn" },
 	{ "log_level", "error", "log_level = error" },
+	{ "log_level", "notice", "log_level = notice" },
+	{ "log_file", "syslog", "log_file = syslog" },
+	{ "log_file", "stderr", "log_file = stderr" },
+	{ "log_file", "/var/log/upcased.log", "log_file = /var/log/upcased.log" },
 };
 
 /* Loop: _i indexes set_good[]. */
@@ -262,7 +267,8 @@ START_TEST(test_load_syntax)
 	    "idle_timeout = 0.5\n"
 	    "write_timeout = 30\n"
 	    "shutdown_timeout = 5\n"
-	    "log_level = debug\n");
+	    "log_level = debug\n"
+	    "log_file = stderr\n");
 }
 END_TEST
 

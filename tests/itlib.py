@@ -35,7 +35,7 @@ def _sanitized(path):
 # RSS measures the tool, not upcased, under valgrind or ASan (shadow
 # memory, quarantine): memory bounds are asserted only in a plain build.
 RSS_MEANINGFUL = not WRAPPER and not _sanitized(UPCASED)
-LISTEN_RE = re.compile(r" info listening on (\S+)$")
+LISTEN_RE = re.compile(r" notice listening on (\S+)$")
 
 
 class TestFailure(Exception):
@@ -167,7 +167,7 @@ class Daemon:
     """The real upcased on port 0; addrs are the 'listening on' addresses."""
 
     def __init__(self, *args, listen=("127.0.0.1:0",), preexec_fn=None,
-                 expect_listeners=None, cwd=None):
+                 expect_listeners=None, cwd=None, env=None):
         cmd = WRAPPER + [UPCASED]
         for a in listen:
             cmd += ["-l", a]
@@ -178,7 +178,7 @@ class Daemon:
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE,
-                                     preexec_fn=preexec_fn, cwd=cwd)
+                                     preexec_fn=preexec_fn, cwd=cwd, env=env)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         n = len(listen) if expect_listeners is None else expect_listeners

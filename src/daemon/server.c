@@ -71,7 +71,7 @@ maybe_resume(struct server *srv)
 		return;
 	if (srv->paused_limit && atomic_load(&srv->conns) < srv->cfg->max_conns) {
 		srv->paused_limit = 0;
-		log_info("below max_conns (%d) again: accepting",
+		log_notice("below max_conns (%d) again: accepting",
 		    srv->cfg->max_conns);
 	}
 	if (!srv->paused_limit)
@@ -87,14 +87,14 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 
 	if (srv->accept_trouble) {
 		srv->accept_trouble = 0;
-		log_info("accepting connections again");
+		log_warn("accepting connections again");
 	}
 	w = srv->workers[srv->next_worker++ % (unsigned)srv->nworkers];
 	if (atomic_fetch_add(&srv->conns, 1) + 1 >= srv->cfg->max_conns &&
 	    !srv->paused_limit) {
 		srv->paused_limit = 1;
 		stats_add(worker_stats(srv->workers[0]), ST_LIMIT_PAUSES, 1);
-		log_info("max_conns (%d) reached: pausing accepts",
+		log_notice("max_conns (%d) reached: pausing accepts",
 		    srv->cfg->max_conns);
 		listeners_set(srv, 0);
 	}
@@ -193,7 +193,7 @@ log_stats(struct server *srv)
 	for (int i = 0; i < srv->nworkers; i++)
 		each[i] = worker_stats(srv->workers[i]);
 	stats_sum(&sum, each, srv->nworkers);
-	log_info("stats %s", stats_format(&sum, line, sizeof(line)));
+	log_notice("stats %s", stats_format(&sum, line, sizeof(line)));
 }
 
 static void
@@ -259,7 +259,7 @@ open_listeners(struct server *srv)
 			return -1;
 		}
 		srv->nls++;
-		log_info("listening on %s", addr_format(&l->bound, name,
+		log_notice("listening on %s", addr_format(&l->bound, name,
 		    sizeof(name)));
 	}
 	return 0;
@@ -332,14 +332,14 @@ server_run(const struct settings *cfg)
 	for (int i = 1; i < srv->nworkers; i++)
 		if (worker_start(srv->workers[i]) != 0)
 			goto out;
-	log_info("upcased %s ready: %d thread%s, max_conns %d", PACKAGE_VERSION,
+	log_notice("ready: upcased %s, %d thread%s, max_conns %d", PACKAGE_VERSION,
 	    cfg->threads, cfg->threads == 1 ? "" : "s", cfg->max_conns);
 
 	if (event_base_dispatch(srv->base) < 0) {
 		log_error("event loop failed");
 		goto out;
 	}
-	log_info("shutdown complete");
+	log_notice("shutdown complete");
 	rc = EXIT_OK;
 out:
 	if (rc != 0 && srv->nworkers > 1) {

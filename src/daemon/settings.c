@@ -24,7 +24,8 @@ const struct settings_key settings_keys[] = {
 	{ "idle_timeout", "T", "close after T seconds with nothing received (default 300; none)" },
 	{ "write_timeout", "T", "close when pending replies make no progress for T (default 30; none)" },
 	{ "shutdown_timeout", "T", "longest graceful shutdown before closing the rest (default 5; none)" },
-	{ "log_level", "LEVEL", "error, warn, info or debug (default info)" },
+	{ "log_level", "LEVEL", "error, warn, notice, info or debug (default info)" },
+	{ "log_file", "WHERE", "stderr, syslog or a file to append to (default stderr)" },
 	{ NULL, NULL, NULL },
 };
 
@@ -41,6 +42,7 @@ settings_defaults(struct settings *cfg)
 	cfg->write_timeout = 30 * 1000000LL;
 	cfg->shutdown_timeout = 5 * 1000000LL;
 	cfg->log_level = LOG_INFO;
+	strcpy(cfg->log_file, "stderr");
 	if (addr_parse("127.0.0.1:8080", &cfg->listen[0].addr, err,
 	    sizeof(err)) == 0)
 		cfg->nlisten = 1;
@@ -72,6 +74,41 @@ parse_number(const char *value, long long lo, long long hi,
 	return 0;
 }
 
+/* The directory relative paths are taken from: the one upcased started
+ * in, even after -d's chdir("/"), so a reload reads the same files. */
+static char base_dir[PATH_MAX];
+
+int
+settings_set_base_dir(const char *dir)
+{
+	if (strlen(dir) >= sizeof(base_dir))
+		return -1;
+	strcpy(base_dir, dir);
+	return 0;
+}
+
+int
+settings_path(const char *value, char *out, size_t outlen, char *err,
+    size_t errlen)
+{
+	int n;
+
+	if (*value == '\0') {
+		snprintf(err, errlen, "empty path");
+		return -1;
+	}
+	if (value[0] == '/' || base_dir[0] == '\0')
+		n = snprintf(out, outlen, "%s", value);
+	else
+		n = snprintf(out, outlen, "%s/%s", strcmp(base_dir, "/") == 0 ?
+		    "" : base_dir, value);
+	if (n < 0 || (size_t)n >= outlen) {
+		snprintf(err, errlen, "path too long: '%.40s...'", value);
+		return -1;
+	}
+	return 0;
+}
+
 /* "ADDR [option ...]": the address ends at the first blank. */
 static int
 settings_add_listen(struct settings *cfg, const char *value, char *err,
@@ -89,6 +126,17 @@ settings_add_listen(struct settings *cfg, const char *value, char *err,
 	if (listen_split(value, text, sizeof(text), &rest) != 0) {
 		snprintf(err, errlen, "address too long: '%.40s...'", value);
 		return -1;
+	}
+	if (strncmp(text, "unix:", 5) == 0 && text[5] != '/' && text[5] != '\0') {
+		char path[PATH_MAX];
+		if (settings_path(text + 5, path, sizeof(path), err, errlen) != 0)
+			return -1;
+		if (snprintf(text, sizeof(text), "unix:%s", path) >=
+		    (int)sizeof(text)) {
+			snprintf(err, errlen, "unix socket path too long: "
+			    "'%.40s...'", path);
+			return -1;
+		}
 	}
 	if (addr_parse(text, &l->addr, err, errlen) != 0 ||
 	    listen_opts_parse(rest, l->addr.kind, &l->opts, err, errlen) != 0 ||
@@ -145,10 +193,18 @@ settings_set(struct settings *cfg, const char *key, const char *value,
 	if (strcmp(key, "log_level") == 0) {
 		if (log_level_parse(value, &cfg->log_level) != 0) {
 			snprintf(err, errlen, "unknown level '%s' "
-			    "(error, warn, info or debug)", value);
+			    "(error, warn, notice, info or debug)", value);
 			return -1;
 		}
 		return 0;
+	}
+	if (strcmp(key, "log_file") == 0) {
+		if (strcmp(value, "stderr") == 0 || strcmp(value, "syslog") == 0) {
+			strcpy(cfg->log_file, value);
+			return 0;
+		}
+		return settings_path(value, cfg->log_file,
+		    sizeof(cfg->log_file), err, errlen);
 	}
 	snprintf(err, errlen, "unknown key '%s'", key);
 	return -1;
@@ -295,6 +351,45 @@ out:
 	return rc;
 }
 
+char *
+settings_option_name(const char *key, char *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; key[i] != '\0' && i + 1 < len; i++)
+		buf[i] = key[i] == '_' ? '-' : key[i];
+	buf[i] = '\0';
+	return buf;
+}
+
+int
+settings_compose(struct settings *cfg, const struct settings_source *src,
+    char *err, size_t errlen)
+{
+	char why[SETTINGS_ERRLEN];
+	int listen_from_cli = 0;
+
+	settings_defaults(cfg);
+	if (src->path != NULL && settings_load(cfg, src->path, err, errlen) != 0)
+		return -1;
+	for (int i = 0; i < src->nargs; i++) {
+		const struct settings_arg *a = &src->args[i];
+		if (strcmp(a->key, "listen") == 0 && !listen_from_cli++)
+			cfg->nlisten = 0;
+		if (settings_set(cfg, a->key, a->value, why, sizeof(why)) != 0) {
+			char opt[64];
+			if (a->optname != NULL)
+				snprintf(err, errlen, "%s: %s", a->optname, why);
+			else
+				snprintf(err, errlen, "--%s: %s",
+				    settings_option_name(a->key, opt,
+				    sizeof(opt)), why);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /*
  * Descriptors upcased holds besides its connections: what is open before
  * start-up (stdio, anything inherited), one per listener, per worker loop
@@ -404,4 +499,5 @@ settings_print(const struct settings *cfg, FILE *fp)
 	fprintf(fp, "shutdown_timeout = %s\n",
 	    timeout_format(cfg->shutdown_timeout, buf, sizeof(buf)));
 	fprintf(fp, "log_level = %s\n", log_level_name(cfg->log_level));
+	fprintf(fp, "log_file = %s\n", cfg->log_file);
 }

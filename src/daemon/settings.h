@@ -3,6 +3,7 @@
 #ifndef SETTINGS_H
 #define SETTINGS_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -29,6 +30,7 @@ struct settings {
 	timeout_us	write_timeout;
 	timeout_us	shutdown_timeout;
 	enum log_level	log_level;
+	char		log_file[PATH_MAX];	/* stderr, syslog or a path */
 };
 
 /* One entry per key: the file's name for it; the long option is the same
@@ -40,7 +42,21 @@ struct settings_key {
 };
 extern const struct settings_key settings_keys[];
 
+/* The long option for a key, without its dashes: idle_timeout is
+ * idle-timeout. */
+char	*settings_option_name(const char *key, char *buf, size_t len);
+
 void	settings_defaults(struct settings *cfg);
+
+/* Relative paths in values (log_file, pidfile, unix: listeners) are taken
+ * from dir; until it is set, from the current directory.  Returns -1 if
+ * dir is too long. */
+int	settings_set_base_dir(const char *dir);
+
+/* value as an absolute path into out, by the rule above.  Returns 0, or
+ * -1 with the reason in err. */
+int	settings_path(const char *value, char *out, size_t outlen, char *err,
+	    size_t errlen);
 
 /* Set one key from its text value.  "listen" appends.  Returns 0, or -1
  * with the reason (without the key) in err. */
@@ -48,6 +64,27 @@ int	settings_set(struct settings *cfg, const char *key, const char *value,
 	    char *err, size_t errlen);
 
 int	settings_key_known(const char *key);
+
+/* One key set on the command line: -l ADDR is { "listen", ADDR, "-l" }. */
+struct settings_arg {
+	const char	*key;
+	const char	*value;
+	const char	*optname;	/* how errors name it; NULL: --KEY */
+};
+
+/* Where the settings come from: the config file (-c, or NULL) and the
+ * command line's keys in order, which win over the file. */
+struct settings_source {
+	const char		*path;
+	struct settings_arg	*args;
+	int			 nargs;
+};
+
+/* Defaults, then the file, then the command line (its first listen
+ * replaces the file's).  Errors read "path:line: reason" or
+ * "--option: reason".  Returns 0 or -1; cfg is then not to be used. */
+int	settings_compose(struct settings *cfg, const struct settings_source *src,
+	    char *err, size_t errlen);
 
 /* Read a file of key = value lines; errors read "path:line: reason". */
 int	settings_load(struct settings *cfg, const char *path, char *err,

@@ -1,9 +1,13 @@
-/* upcased.c: the daemon's main: options, then the config file, then the
- * options again (the command line wins), then server_run(). */
+/* upcased.c: the daemon's main: the command line, then the settings it
+ * and the config file compose (the command line wins), then
+ * server_run(). */
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -14,18 +18,6 @@
 
 #define OPT_KEY		256	/* + index into settings_keys */
 #define OPT_CHECK	(OPT_KEY + 100)
-
-/* The long option for a config key: idle_timeout is --idle-timeout. */
-static char *
-option_name(const char *key, char *buf, size_t len)
-{
-	size_t i;
-
-	for (i = 0; key[i] != '\0' && i < len - 1; i++)
-		buf[i] = key[i] == '_' ? '-' : key[i];
-	buf[i] = '\0';
-	return buf;
-}
 
 static void
 upcased_usage(FILE *fp)
@@ -43,7 +35,8 @@ upcased_usage(FILE *fp)
 "  -c, --config FILE    read key = value settings; options override them\n"
 "      --check-config   validate, print the effective settings, exit\n"
 "  -v, --verbose        log every connection (log_level = debug)\n"
-"  -q, --quiet          log only warnings and errors (log_level = warn)\n"
+"  -q, --quiet          log only the stable lines (listening on, ready,\n"
+"                       stats, ...), warnings and errors (log_level = notice)\n"
 "  -h, --help           this text\n"
 "  -V, --version        print the version\n"
 "\n"
@@ -52,7 +45,7 @@ upcased_usage(FILE *fp)
 		char opt[64];
 		if (strcmp(k->name, "listen") == 0)
 			continue;	/* -l, above */
-		fprintf(fp, "  --%s %s\n      %s\n", option_name(k->name, opt,
+		fprintf(fp, "  --%s %s\n      %s\n", settings_option_name(k->name, opt,
 		    sizeof(opt)), k->arg, k->help);
 	}
 	fprintf(fp,
@@ -83,7 +76,7 @@ build_options(void)
 		return NULL;
 	memcpy(opts, fixed, sizeof(fixed));
 	for (size_t i = 0; i < nkeys; i++) {
-		char buf[64], *name = strdup(option_name(settings_keys[i].name,
+		char buf[64], *name = strdup(settings_option_name(settings_keys[i].name,
 		    buf, sizeof(buf)));
 		if (name == NULL)
 			return NULL;
@@ -103,41 +96,42 @@ free_options(struct option *opts)
 	free(opts);
 }
 
-int
-main(int argc, char **argv)
+/* -c and every key option, in command-line order, for settings_compose
+ * now and again at each reload. */
+static int
+collect_args(int argc, char **argv, const struct option *opts,
+    struct settings_source *src, int *check)
 {
 	static const char shortopts[] = "c:l:vqhV";
-	struct settings cfg;
-	struct option *opts;
-	const char *config_path = NULL;
-	char err[SETTINGS_ERRLEN];
-	int check = 0, ch, listen_from_cli = 0, rc;
+	int ch;
 
-	opts = build_options();
-	if (opts == NULL) {
-		fprintf(stderr, "upcased: out of memory\n");
-		return EXIT_START;
-	}
 	opterr = 0;	/* our own messages, without the full argv[0] */
-	/* Pass 1: find the config file and the options that end at once;
-	 * getopt reports unknown options here. */
 	while ((ch = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
+		struct settings_arg *a = &src->args[src->nargs];
+
 		switch (ch) {
 		case 'c':
-			config_path = optarg;
-			break;
+			src->path = optarg;
+			continue;
 		case OPT_CHECK:
-			check = 1;
-			break;
+			*check = 1;
+			continue;
 		case 'h':
 			upcased_usage(stdout);
-			free_options(opts);
 			return EXIT_OK;
 		case 'V':
 			printf("upcased %s (libevent %s)\n", PACKAGE_VERSION,
 			    event_get_version());
-			free_options(opts);
 			return EXIT_OK;
+		case 'l':
+			*a = (struct settings_arg){ "listen", optarg, "-l" };
+			break;
+		case 'v':
+			*a = (struct settings_arg){ "log_level", "debug", "-v" };
+			break;
+		case 'q':
+			*a = (struct settings_arg){ "log_level", "notice", "-q" };
+			break;
 		case '?':
 			if (optopt > 0 && optopt < 128 &&
 			    strchr(shortopts, optopt) != NULL)
@@ -150,77 +144,83 @@ main(int argc, char **argv)
 				fprintf(stderr, "upcased: unknown option or "
 				    "missing value: %s\n", argv[optind - 1]);
 			fprintf(stderr, "Try 'upcased --help'.\n");
-			free_options(opts);
 			return EXIT_USAGE;
 		default:
+			*a = (struct settings_arg){ settings_keys[ch - OPT_KEY].name,
+			    optarg, NULL };
 			break;
 		}
+		src->nargs++;
 	}
 	if (optind < argc) {
 		fprintf(stderr, "upcased: unexpected argument '%s' "
 		    "(did you mean -l %s?)\n", argv[optind], argv[optind]);
-		free_options(opts);
 		return EXIT_USAGE;
 	}
+	return -1;
+}
 
-	settings_defaults(&cfg);
-	if (config_path != NULL && settings_load(&cfg, config_path, err,
-	    sizeof(err)) != 0) {
+int
+main(int argc, char **argv)
+{
+	struct settings cfg;
+	struct settings_source src = { NULL, NULL, 0 };
+	struct option *opts;
+	char err[SETTINGS_ERRLEN], cwd[PATH_MAX], path[PATH_MAX];
+	int check = 0, rc;
+
+	opts = build_options();
+	src.args = calloc((size_t)argc + 1, sizeof(*src.args));
+	if (opts == NULL || src.args == NULL) {
+		fprintf(stderr, "upcased: out of memory\n");
+		return EXIT_START;
+	}
+	rc = collect_args(argc, argv, opts, &src, &check);
+	if (rc >= 0)
+		goto out;
+	/* Relative paths, -c's included, are the start-up directory's for
+	 * the whole life of the process. */
+	if (getcwd(cwd, sizeof(cwd)) == NULL ||
+	    settings_set_base_dir(cwd) != 0) {
+		fprintf(stderr, "upcased: cannot tell the current directory: "
+		    "%s\n", strerror(errno));
+		rc = EXIT_START;
+		goto out;
+	}
+	if (src.path != NULL) {
+		if (settings_path(src.path, path, sizeof(path), err,
+		    sizeof(err)) != 0) {
+			fprintf(stderr, "upcased: -c: %s\n", err);
+			rc = EXIT_USAGE;
+			goto out;
+		}
+		src.path = path;
+	}
+	if (settings_compose(&cfg, &src, err, sizeof(err)) != 0) {
 		fprintf(stderr, "upcased: %s\n", err);
-		free_options(opts);
-		return EXIT_USAGE;
+		rc = EXIT_USAGE;
+		goto out;
 	}
-
-	/* Pass 2: every other option, over the file's values. */
-	optind = 0;
-	while ((ch = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
-		const char *key = NULL, *value = optarg;
-		char optname[64] = "-l";
-
-		switch (ch) {
-		case 'l':
-			key = "listen";
-			break;
-		case 'v':
-			key = "log_level";
-			value = "debug";
-			break;
-		case 'q':
-			key = "log_level";
-			value = "warn";
-			break;
-		default:
-			if (ch >= OPT_KEY && ch < OPT_CHECK)
-				key = settings_keys[ch - OPT_KEY].name;
-			break;
-		}
-		if (key == NULL)
-			continue;
-		/* The first -l on the command line replaces the file's. */
-		if (strcmp(key, "listen") == 0 && !listen_from_cli++)
-			cfg.nlisten = 0;
-		if (settings_set(&cfg, key, value, err, sizeof(err)) != 0) {
-			if (ch != 'l') {
-				optname[0] = optname[1] = '-';
-				option_name(key, optname + 2, sizeof(optname) - 2);
-			}
-			fprintf(stderr, "upcased: %s: %s\n", optname, err);
-			free_options(opts);
-			return EXIT_USAGE;
-		}
-	}
-	free_options(opts);
 	if (settings_finish(&cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "upcased: %s\n", err);
-		return EXIT_USAGE;
+		rc = EXIT_USAGE;
+		goto out;
 	}
-
 	if (check) {
 		settings_print(&cfg, stdout);
-		return EXIT_OK;
+		rc = EXIT_OK;
+		goto out;
 	}
 	log_set_level(cfg.log_level);
 	log_capture_libevent();
+	if (log_open(cfg.log_file, err, sizeof(err)) != 0) {
+		fprintf(stderr, "upcased: %s\n", err);
+		rc = EXIT_START;
+		goto out;
+	}
 	rc = server_run(&cfg);
+out:
+	free_options(opts);
+	free(src.args);
 	return rc;
 }
