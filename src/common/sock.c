@@ -1,10 +1,13 @@
-/* sock.c: socket(), options, bind() and listen() for each kind of ADDR. */
+/* sock.c: socket(), options, bind() and listen() for each kind of ADDR, and
+ * the unix socket file's life: stale probe, replace, remove only our own. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -18,10 +21,84 @@ sock_open(const struct addr *a)
 	    SOCK_CLOEXEC, 0);
 }
 
+#define UNIX_LOCK_WAIT_MS	5000
+
+/*
+ * Probe, unlink and bind (and, at exit, compare and unlink) a unix socket
+ * file only while holding PATH.lock: two servers that both found a stale
+ * file would otherwise both replace it, the second unlinking the first's
+ * live socket.  The lock file is removed by whoever holds it, so a waiter
+ * may end up locking a removed file: it checks that the path still names
+ * the file it locked.  A non-blocking flock() polled: a blocking one
+ * sleeps through SIGTERM once libevent's SA_RESTART handlers are in.
+ */
+static int
+unix_lock(const char *path, char *err, size_t errlen)
+{
+	struct timespec pause = { 0, 10 * 1000000 };
+	char lpath[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
+	int fd = -1, waited = 0;
+
+	snprintf(lpath, sizeof(lpath), "%s.lock", path);
+	for (;;) {
+		struct stat mine, there;
+
+		if (fd < 0)
+			fd = open(lpath, O_RDWR | O_CREAT | O_NOFOLLOW |
+			    O_CLOEXEC, 0600);
+		if (fd < 0) {
+			snprintf(err, errlen, "%s: %s", lpath, strerror(errno));
+			return -1;
+		}
+		if (fstat(fd, &mine) != 0 || !S_ISREG(mine.st_mode) ||
+		    mine.st_size != 0) {
+			snprintf(err, errlen, "%s exists and is not an empty "
+			    "lock file", lpath);
+			close(fd);
+			return -1;
+		}
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			if (stat(lpath, &there) == 0 &&
+			    there.st_dev == mine.st_dev &&
+			    there.st_ino == mine.st_ino)
+				return fd;
+			close(fd);	/* removed meanwhile: lock the new one */
+			fd = -1;
+			continue;
+		}
+		if (errno != EWOULDBLOCK) {
+			snprintf(err, errlen, "flock %s: %s", lpath,
+			    strerror(errno));
+			close(fd);
+			return -1;
+		}
+		if (waited >= UNIX_LOCK_WAIT_MS) {
+			snprintf(err, errlen, "%s is held by another process",
+			    lpath);
+			close(fd);
+			return -1;
+		}
+		nanosleep(&pause, NULL);
+		waited += 10;
+	}
+}
+
+static void
+unix_unlock(const char *path, int fd)
+{
+	char lpath[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
+
+	snprintf(lpath, sizeof(lpath), "%s.lock", path);
+	unlink(lpath);
+	close(fd);
+}
+
 /*
  * A socket file left by a dead server refuses connections: replace it.  One
- * that accepts belongs to a live server: leave it alone and say so.  Never
- * remove something that is not a socket.
+ * that accepts belongs to a live server: leave it alone and say so; a full
+ * backlog (EAGAIN) is a live server too.  The probe is non-blocking: a
+ * blocking connect() to a full backlog sleeps until the server accepts.
+ * Never remove something that is not a socket.
  */
 static int
 unix_clear_stale(const struct sockaddr_un *sun, char *err, size_t errlen)
@@ -36,20 +113,24 @@ unix_clear_stale(const struct sockaddr_un *sun, char *err, size_t errlen)
 		    sun->sun_path);
 		return -1;
 	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		snprintf(err, errlen, "socket: %s", strerror(errno));
 		return -1;
 	}
 	rc = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+	if (rc != 0)
+		rc = errno;
 	close(fd);
-	if (rc == 0) {
+	if (rc == 0 || rc == EAGAIN || rc == EINPROGRESS) {
 		snprintf(err, errlen, "a server is already listening on %s",
 		    sun->sun_path);
 		return -1;
 	}
-	if (errno != ECONNREFUSED) {
-		snprintf(err, errlen, "%s: %s", sun->sun_path, strerror(errno));
+	if (rc == ENOENT)
+		return 0;
+	if (rc != ECONNREFUSED) {
+		snprintf(err, errlen, "%s: %s", sun->sun_path, strerror(rc));
 		return -1;
 	}
 	if (unlink(sun->sun_path) != 0 && errno != ENOENT) {
@@ -122,20 +203,50 @@ fail:
 	return -1;
 }
 
+/* Under the lock: clear a stale file, bind, and note which file is ours. */
+static int
+unix_listen(const struct addr *a, int backlog, const struct sock_opts *o,
+    struct addr *bound, struct sock_file *file, char *err, size_t errlen)
+{
+	const struct sockaddr_un *sun = (const struct sockaddr_un *)&a->ss;
+	struct stat st;
+	int lock, fd = -1;
+
+	lock = unix_lock(sun->sun_path, err, errlen);
+	if (lock < 0)
+		return -1;
+	if (unix_clear_stale(sun, err, errlen) == 0)
+		fd = bind_one(a, backlog, o, err, errlen);
+	if (fd >= 0 && lstat(sun->sun_path, &st) != 0) {
+		snprintf(err, errlen, "%s: %s", sun->sun_path, strerror(errno));
+		close(fd);
+		fd = -1;
+	}
+	if (fd >= 0) {
+		*bound = *a;	/* getsockname may not give the path back */
+		if (file != NULL) {
+			file->dev = st.st_dev;
+			file->ino = st.st_ino;
+			file->set = 1;
+		}
+	}
+	unix_unlock(sun->sun_path, lock);
+	return fd;
+}
+
 int
 sock_listen(const struct addr *a, int backlog, const struct sock_opts *o,
-    struct addr *bound, char *err, size_t errlen)
+    struct addr *bound, struct sock_file *file, char *err, size_t errlen)
 {
 	static const struct sock_opts defaults = { 0, -1, (uid_t)-1, (gid_t)-1 };
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	int fd;
 
-	if (a->kind == ADDR_UNIX &&
-	    unix_clear_stale((const struct sockaddr_un *)&a->ss, err, errlen) != 0)
-		return -1;
 	if (o == NULL)
 		o = &defaults;
+	if (a->kind == ADDR_UNIX)
+		return unix_listen(a, backlog, o, bound, file, err, errlen);
 	fd = bind_one(a, backlog, o, err, errlen);
 	if (fd < 0 && a->any && errno == EAFNOSUPPORT) {
 		/* No IPv6 on this host: "*" falls back to IPv4 only. */
@@ -155,22 +266,27 @@ sock_listen(const struct addr *a, int backlog, const struct sock_opts *o,
 		close(fd);
 		return -1;
 	}
-	if (a->kind == ADDR_UNIX)
-		*bound = *a;	/* getsockname may not give the path back */
-	else
-		addr_from_sockaddr(bound, a->kind, (struct sockaddr *)&ss, len);
+	addr_from_sockaddr(bound, a->kind, (struct sockaddr *)&ss, len);
 	bound->any = a->any;
 	return fd;
 }
 
 void
-sock_unlink(const struct addr *bound)
+sock_unlink(const struct addr *bound, const struct sock_file *file)
 {
 	const struct sockaddr_un *sun = (const struct sockaddr_un *)&bound->ss;
+	char err[256];
 	struct stat st;
+	int lock;
 
-	if (bound->kind != ADDR_UNIX)
+	if (bound->kind != ADDR_UNIX || file == NULL || !file->set)
 		return;
-	if (lstat(sun->sun_path, &st) == 0 && S_ISSOCK(st.st_mode))
+	/* Without the lock (held for 5 s by someone else) the comparison
+	 * alone still keeps a successor's file. */
+	lock = unix_lock(sun->sun_path, err, sizeof(err));
+	if (lstat(sun->sun_path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	    st.st_dev == file->dev && st.st_ino == file->ino)
 		unlink(sun->sun_path);
+	if (lock >= 0)
+		unix_unlock(sun->sun_path, lock);
 }

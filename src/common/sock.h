@@ -15,17 +15,29 @@ struct sock_opts {
 	gid_t	gid;		/* unix: group, (gid_t)-1 unchanged */
 };
 
+/* The socket file a unix listener bound: removed at exit only if the
+ * path still names it. */
+struct sock_file {
+	int	set;
+	dev_t	dev;
+	ino_t	ino;
+};
+
 /* A bound, non-blocking, close-on-exec socket for a; listening if it is a
  * stream.  o may be NULL for the defaults.  *bound is the real address
  * (port 0 resolved).  Unix: a stale socket file is replaced, a live one
- * is an error; mode and owner are applied before listen(), so nobody can
- * connect under the wrong permissions.  Returns the descriptor, or -1
- * with the reason in err. */
+ * (even with a full backlog) is an error, all under the lock PATH.lock;
+ * mode and owner are applied before listen(), so nobody can connect under
+ * the wrong permissions; *file (may be NULL) says which file was bound.
+ * Returns the descriptor, or -1 with the reason in err. */
 int	sock_listen(const struct addr *a, int backlog, const struct sock_opts *o,
-	    struct addr *bound, char *err, size_t errlen);
+	    struct addr *bound, struct sock_file *file, char *err,
+	    size_t errlen);
 
-/* Remove a unix listener's socket file (never a file of another type). */
-void	sock_unlink(const struct addr *bound);
+/* Remove the unix socket file sock_listen() bound, if the path still
+ * names that file (a successor's is left alone).  Call it before closing
+ * the listener: once closed, a successor may take the path. */
+void	sock_unlink(const struct addr *bound, const struct sock_file *file);
 
 /* A non-blocking, close-on-exec socket for a, not yet connected. */
 int	sock_open(const struct addr *a);

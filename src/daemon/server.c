@@ -23,6 +23,7 @@
 
 struct listener {
 	struct addr		 bound;
+	struct sock_file	 file;	/* unix: the socket file bound */
 	struct evconnlistener	*lev;	/* stream */
 	struct dgram		*dg;	/* UDP */
 };
@@ -168,15 +169,20 @@ hook_woken(void *arg)
 		maybe_resume(srv);
 }
 
+/* Close every listener.  remove_files: remove the unix socket files we
+ * bound, before the close: once the socket is closed a successor may bind
+ * the path, and its file must stay.  (Not when the sockets are handed to
+ * a new process.) */
 static void
-close_listeners(struct server *srv)
+close_listeners(struct server *srv, int remove_files)
 {
 	for (int i = 0; i < srv->nls; i++) {
 		struct listener *l = &srv->ls[i];
+		if (remove_files)
+			sock_unlink(&l->bound, &l->file);
 		if (l->lev != NULL)
 			evconnlistener_free(l->lev);
 		dgram_free(l->dg);
-		sock_unlink(&l->bound);
 		l->lev = NULL;
 		l->dg = NULL;
 	}
@@ -208,14 +214,14 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 	}
 	if (srv->stopping) {
 		log_warn("second %s: exiting now", signame);
-		close_listeners(srv);
+		close_listeners(srv, 1);
 		_exit(1);
 	}
 	srv->stopping = 1;
 	log_info("%s: shutting down: no new connections, finishing pending "
 	    "replies", signame);
 	evtimer_del(srv->retry_ev);
-	close_listeners(srv);
+	close_listeners(srv, 1);
 	for (int i = 0; i < srv->nworkers; i++)
 		worker_stop(srv->workers[i]);
 }
@@ -233,8 +239,8 @@ open_listeners(struct server *srv)
 		    spec->uid, spec->gid };
 		int fd;
 
-		fd = sock_listen(&spec->addr, cfg->backlog, &so, &l->bound, err,
-		    sizeof(err));
+		fd = sock_listen(&spec->addr, cfg->backlog, &so, &l->bound,
+		    &l->file, err, sizeof(err));
 		if (fd < 0) {
 			log_error("cannot listen on %s: %s", addr_format(
 			    &cfg->listen[i].addr, name, sizeof(name)), err);
@@ -254,8 +260,8 @@ open_listeners(struct server *srv)
 		if (l->dg == NULL && l->lev == NULL) {
 			log_error("cannot listen on %s: out of memory",
 			    addr_format(&l->bound, name, sizeof(name)));
+			sock_unlink(&l->bound, &l->file);
 			close(fd);
-			sock_unlink(&l->bound);
 			return -1;
 		}
 		srv->nls++;
@@ -268,7 +274,7 @@ open_listeners(struct server *srv)
 static void
 server_free(struct server *srv)
 {
-	close_listeners(srv);
+	close_listeners(srv, 1);
 	/* Worker 0 shares the main base: free the threaded ones first. */
 	for (int i = srv->nworkers - 1; i >= 0; i--)
 		worker_free(srv->workers[i]);
