@@ -39,6 +39,14 @@ static const struct good_case good[] = {
 	{ "0.0.0.0:80", "0.0.0.0:80", AF_INET, ADDR_TCP, 0, 80 },
 	{ "[2001:db8::1]:443", "[2001:db8::1]:443", AF_INET6, ADDR_TCP, 0,
 	    443 },
+	/* A scope prints by the interface's name, or by its index where no
+	 * interface has it: either way it parses back. */
+	{ "[fe80::1%lo]:8080", "[fe80::1%lo]:8080", AF_INET6, ADDR_TCP, 0,
+	    8080 },
+	{ "udp:[fe80::2%lo]:53", "udp:[fe80::2%lo]:53", AF_INET6, ADDR_UDP, 0,
+	    53 },
+	{ "[fe80::3%4000000000]:1", "[fe80::3%4000000000]:1", AF_INET6,
+	    ADDR_TCP, 0, 1 },
 };
 
 struct bad_case {

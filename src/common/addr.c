@@ -1,5 +1,6 @@
 /* addr.c: ADDR syntax <-> sockaddr, in both directions. */
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -186,11 +187,28 @@ addr_from_sockaddr(struct addr *a, enum addr_kind kind,
 	a->len = len;
 }
 
+/* A link-local address means nothing without its interface: "%eth0"
+ * (or "%3" for an index with no name now), which addr_parse reads back;
+ * "" for no scope. */
+static const char *
+format_scope(uint32_t scope_id, char *buf, size_t len)
+{
+	char name[IF_NAMESIZE];
+
+	if (scope_id == 0)
+		return "";
+	if (if_indextoname(scope_id, name) != NULL)
+		snprintf(buf, len, "%%%s", name);
+	else
+		snprintf(buf, len, "%%%u", (unsigned)scope_id);
+	return buf;
+}
+
 char *
 addr_format(const struct addr *a, char *buf, size_t len)
 {
 	const char *prefix = a->kind == ADDR_UDP ? "udp:" : "";
-	char ip[INET6_ADDRSTRLEN];
+	char ip[INET6_ADDRSTRLEN], scope[IF_NAMESIZE + 12];
 
 	switch (a->ss.ss_family) {
 	case AF_UNIX: {
@@ -222,7 +240,9 @@ addr_format(const struct addr *a, char *buf, size_t len)
 			break;
 		}
 		inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof(ip));
-		snprintf(buf, len, "%s[%s]:%d", prefix, ip, ntohs(sin6->sin6_port));
+		snprintf(buf, len, "%s[%s%s]:%d", prefix, ip,
+		    format_scope(sin6->sin6_scope_id, scope, sizeof(scope)),
+		    ntohs(sin6->sin6_port));
 		break;
 	}
 	default:
