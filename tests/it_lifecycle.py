@@ -239,6 +239,30 @@ def test_second_signal_exits_at_once():
         stuck.close()
 
 
+def test_signals_during_teardown_never_kill():
+    # SIGUSR1 in a tight loop (a shell's, not Python's: the GIL would
+    # make it bursty) around SIGTERM: whatever moment of the teardown a
+    # signal lands in, upcased exits 0, never by a signal.
+    runs, deadline = 0, time.monotonic() + 20 * SLOW
+    while runs < 30 and time.monotonic() < deadline:
+        runs += 1
+        with Daemon("-q", "--threads", "2") as d:
+            spam = subprocess.Popen(
+                ["sh", "-c", "while kill -USR1 %d 2>/dev/null; do :; done"
+                 % d.proc.pid])
+            try:
+                d.wait_log(r" stats ")  # the spam has begun
+                d.signal(signal.SIGTERM)
+                rc = d.wait(20)
+            finally:
+                spam.kill()
+                spam.wait()
+            expect(rc == 0, "exit status of run %d with SIGUSR1 during "
+                   "the teardown" % runs, 0,
+                   "%s (%s)" % (rc, signal.Signals(-rc).name if rc < 0 else
+                                "exit"))
+
+
 def test_log_lines_are_timestamped():
     with Daemon("-v") as d:
         s = connect(d.addr)
@@ -290,6 +314,7 @@ if __name__ == "__main__":
         test_lingering_close_absorbs_late_input,
         test_shutdown_timeout_bounds_the_wait,
         test_second_signal_exits_at_once,
+        test_signals_during_teardown_never_kill,
         test_log_lines_are_timestamped,
         test_quiet_keeps_the_stable_lines,
     ])

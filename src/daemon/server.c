@@ -3,6 +3,7 @@
  * same loop), pauses accepting at max_conns and on descriptor exhaustion,
  * and orchestrates the graceful shutdown. */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -21,6 +22,10 @@
 
 #define ACCEPT_RETRY_MS	100
 
+/* The signals the main loop handles. */
+static const int server_sigs[] = { SIGINT, SIGTERM, SIGUSR1 };
+#define SERVER_NSIGS	((int)(sizeof(server_sigs) / sizeof(server_sigs[0])))
+
 struct listener {
 	struct addr		 bound;
 	struct sock_file	 file;	/* unix: the socket file bound */
@@ -36,7 +41,7 @@ struct server {
 	unsigned		 next_worker;
 	struct listener		 ls[SETTINGS_MAX_LISTEN];
 	int			 nls;
-	struct event		*sig_ev[3];
+	struct event		*sig_ev[SERVER_NSIGS];
 	struct event		*retry_ev;
 
 	/* Written by the workers, read here. */
@@ -271,6 +276,21 @@ open_listeners(struct server *srv)
 	return 0;
 }
 
+/* Freeing the signal events restores the default actions, and a SIGUSR1
+ * that then arrived would kill us after "shutdown complete": block them
+ * first (pending, they die with the process).  Only the main thread is
+ * left by then: the workers are joined before the events are freed. */
+static void
+server_block_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	for (int i = 0; i < SERVER_NSIGS; i++)
+		sigaddset(&set, server_sigs[i]);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
 static void
 server_free(struct server *srv)
 {
@@ -279,7 +299,7 @@ server_free(struct server *srv)
 	for (int i = srv->nworkers - 1; i >= 0; i--)
 		worker_free(srv->workers[i]);
 	free(srv->workers);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < SERVER_NSIGS; i++)
 		if (srv->sig_ev[i] != NULL)
 			event_free(srv->sig_ev[i]);
 	if (srv->retry_ev != NULL)
@@ -292,7 +312,6 @@ server_free(struct server *srv)
 int
 server_run(const struct settings *cfg)
 {
-	static const int sigs[3] = { SIGINT, SIGTERM, SIGUSR1 };
 	struct worker_hooks hooks = { hook_conn_closed, hook_stopped,
 	    hook_woken, NULL };
 	struct server *srv;
@@ -326,10 +345,11 @@ server_run(const struct settings *cfg)
 	srv->retry_ev = evtimer_new(srv->base, retry_cb, srv);
 	if (srv->retry_ev == NULL)
 		goto out;
-	for (int i = 0; i < 3; i++) {
-		srv->sig_ev[i] = evsignal_new(srv->base, sigs[i], server_signal_cb, srv);
+	for (int i = 0; i < SERVER_NSIGS; i++) {
+		srv->sig_ev[i] = evsignal_new(srv->base, server_sigs[i],
+		    server_signal_cb, srv);
 		if (srv->sig_ev[i] == NULL || event_add(srv->sig_ev[i], NULL) != 0) {
-			log_error("cannot handle signal %d", sigs[i]);
+			log_error("cannot handle signal %d", server_sigs[i]);
 			goto out;
 		}
 	}
@@ -353,6 +373,7 @@ out:
 		for (int i = 1; i < srv->nworkers; i++)
 			worker_stop(srv->workers[i]);
 	}
+	server_block_signals();
 	server_free(srv);
 	return rc;
 }
