@@ -239,6 +239,36 @@ def test_second_signal_exits_at_once():
         stuck.close()
 
 
+def test_sigterm_serves_the_accept_queue():
+    # At max_conns the kernel still completes handshakes and takes data
+    # into the accept queue.  Those clients connected successfully: at
+    # SIGTERM they are accepted (past max_conns) and answered, then
+    # closed cleanly, not reset with the listener.
+    with Daemon("--max-conns", "1", "--threads", "2") as d:
+        held = connect(d.addr)
+        held.sendall(b"held")
+        expect(recv_exactly(held, 4) == b"HELD", "the first client served")
+        d.wait_log(r"max_conns \(1\) reached: pausing accepts")
+        queued = []
+        for i in range(10):
+            s = connect(d.addr)
+            s.sendall(b"queued %d" % i)
+            queued.append(s)
+        d.signal(signal.SIGTERM)
+        for i, s in enumerate(queued):
+            want = b"QUEUED %d" % i
+            try:
+                got = recv_until_eof(s, timeout=20)
+            except ConnectionResetError:
+                got = "reset"
+            expect(got == want, "queued client %d at shutdown" % i, want, got)
+            s.close()
+        expect(recv_until_eof(held) == b"", "the idle client closed")
+        held.close()
+        rc = d.wait(30)
+        expect(rc == 0, "exit status after graceful shutdown", 0, rc)
+
+
 def test_signals_during_teardown_never_kill():
     # SIGUSR1 in a tight loop (a shell's, not Python's: the GIL would
     # make it bursty) around SIGTERM: whatever moment of the teardown a
@@ -314,6 +344,7 @@ if __name__ == "__main__":
         test_lingering_close_absorbs_late_input,
         test_shutdown_timeout_bounds_the_wait,
         test_second_signal_exits_at_once,
+        test_sigterm_serves_the_accept_queue,
         test_signals_during_teardown_never_kill,
         test_log_lines_are_timestamped,
         test_quiet_keeps_the_stable_lines,

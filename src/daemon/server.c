@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -84,19 +85,31 @@ maybe_resume(struct server *srv)
 		listeners_set(srv, 1);
 }
 
+/* Count fd and give it to the next worker, round-robin.  Returns the
+ * number of connections now. */
+static int
+server_take(struct server *srv, evutil_socket_t fd)
+{
+	struct worker *w;
+	int n;
+
+	w = srv->workers[srv->next_worker++ % (unsigned)srv->nworkers];
+	n = atomic_fetch_add(&srv->conns, 1) + 1;
+	worker_give(w, fd);
+	return n;
+}
+
 static void
 accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     struct sockaddr *sa, int socklen, void *arg)
 {
 	struct server *srv = arg;
-	struct worker *w;
 
 	if (srv->accept_trouble) {
 		srv->accept_trouble = 0;
 		log_warn("accepting connections again");
 	}
-	w = srv->workers[srv->next_worker++ % (unsigned)srv->nworkers];
-	if (atomic_fetch_add(&srv->conns, 1) + 1 >= srv->cfg->max_conns &&
+	if (server_take(srv, fd) >= srv->cfg->max_conns &&
 	    !srv->paused_limit) {
 		srv->paused_limit = 1;
 		stats_add(worker_stats(srv->workers[0]), ST_LIMIT_PAUSES, 1);
@@ -104,7 +117,6 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 		    srv->cfg->max_conns);
 		listeners_set(srv, 0);
 	}
-	worker_give(w, fd);
 }
 
 /*
@@ -207,6 +219,47 @@ log_stats(struct server *srv)
 	log_notice("stats %s", stats_format(&sum, line, sizeof(line)));
 }
 
+/*
+ * At shutdown, the clients in the accept queues have connected and may
+ * have sent data the kernel acknowledged: closing the listeners would
+ * reset them.  Take them first, even past max_conns (the kernel already
+ * let them in), and serve them like every other connection.  At most a
+ * backlog's worth per listener, so that a flood cannot hold the shutdown.
+ */
+static void
+listeners_drain(struct server *srv)
+{
+	int taken = 0;
+
+	for (int i = 0; i < srv->nls; i++) {
+		evutil_socket_t lfd;
+
+		if (srv->ls[i].lev == NULL)
+			continue;
+		lfd = evconnlistener_get_fd(srv->ls[i].lev);
+		for (int n = 0; n < srv->cfg->backlog; n++) {
+			int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK |
+			    SOCK_CLOEXEC);
+
+			if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
+				continue;
+			if (fd < 0) {
+				/* EAGAIN: done; EMFILE and friends: those
+				 * left are reset with the listener. */
+				if (errno != EAGAIN && errno != EWOULDBLOCK)
+					log_warn("accept at shutdown: %s",
+					    strerror(errno));
+				break;
+			}
+			server_take(srv, fd);
+			taken++;
+		}
+	}
+	if (taken > 0)
+		log_debug("shutdown: took %d queued connection%s", taken,
+		    taken == 1 ? "" : "s");
+}
+
 static void
 server_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -226,6 +279,7 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 	log_info("%s: shutting down: no new connections, finishing pending "
 	    "replies", signame);
 	evtimer_del(srv->retry_ev);
+	listeners_drain(srv);
 	close_listeners(srv, 1);
 	for (int i = 0; i < srv->nworkers; i++)
 		worker_stop(srv->workers[i]);
