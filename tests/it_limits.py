@@ -4,6 +4,7 @@ the connection limit and descriptor exhaustion."""
 import fcntl
 import re
 import resource
+import signal
 import socket
 import struct
 import subprocess
@@ -13,7 +14,7 @@ import time
 
 from itlib import (Daemon, TestFailure, connect, expect, parse_addr,
                    recv_exactly, recv_until_eof, run_tests,
-                   flood_until_stalled, RSS_MEANINGFUL, SLOW, UPCASED,
+                   flood_until_stalled, RSS_MEANINGFUL, SLOW, UPCASE, UPCASED,
                    WRAPPER)
 
 
@@ -347,6 +348,36 @@ def test_max_conns_reached_before_descriptors_run_out():
         d.stop()
 
 
+def test_a_flooded_listener_does_not_starve_the_others():
+    # At max_conns every free slot is contended: a TCP port flooded with
+    # churn must not lock the unix socket out.  Each unix client is
+    # answered while the flood still runs.
+    with tempfile.TemporaryDirectory() as tmp, \
+            Daemon("--max-conns", "20", "--threads", "2",
+                   listen=("127.0.0.1:0", "unix:%s/u" % tmp)) as d:
+        flood = subprocess.Popen([UPCASE, "bench", "-q", "--churn", "-c",
+                                  "200", "-d", "120", d.addrs[0]],
+                                 stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+        try:
+            d.wait_log(r"max_conns \(20\) reached", timeout=30)
+            for i in range(6):
+                s = connect(d.addrs[1], timeout=20)
+                s.sendall(b"admin %d" % i)
+                try:
+                    got = recv_exactly(s, 7, timeout=20)
+                except socket.timeout:
+                    got = "timed out"
+                expect(got == b"ADMIN %d" % i, "unix client %d during the "
+                       "flood" % i, b"ADMIN %d" % i, got)
+                expect(flood.poll() is None, "the flood still running")
+                s.close()
+        finally:
+            flood.send_signal(signal.SIGINT)
+            flood.wait(30)
+        d.stop()
+
+
 if __name__ == "__main__":
     run_tests([
         test_idle_timeout_fires_near_t,
@@ -363,4 +394,5 @@ if __name__ == "__main__":
         test_max_conns_follows_the_raised_limit,
         test_max_conns_above_the_limit_is_refused,
         test_max_conns_reached_before_descriptors_run_out,
+        test_a_flooded_listener_does_not_starve_the_others,
     ])

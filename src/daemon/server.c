@@ -42,6 +42,7 @@ struct server {
 	unsigned		 next_worker;
 	struct listener		 ls[SETTINGS_MAX_LISTEN];
 	int			 nls;
+	unsigned		 next_listener;	/* re-armed first next time */
 	struct event		*sig_ev[SERVER_NSIGS];
 	struct event		*retry_ev;
 
@@ -56,18 +57,31 @@ struct server {
 	int			 stopping;
 };
 
-/* Enable or disable every stream listener.  Only ever from this loop's
- * thread: libevent 2.1 can deadlock otherwise (libevent issue 1224). */
+/*
+ * Enable or disable every stream listener.  Only ever from this loop's
+ * thread: libevent 2.1 can deadlock otherwise (libevent issue 1224).
+ *
+ * At max_conns the free slots are contended: the first listener whose
+ * callback runs accepts until we pause again, and epoll reports the ready
+ * listeners in the order they were re-armed.  So each resume starts one
+ * listener further on: a flooded port cannot starve the others.
+ */
 static void
 listeners_set(struct server *srv, int on)
 {
-	for (int i = 0; i < srv->nls; i++) {
-		if (srv->ls[i].lev == NULL)
+	unsigned first = on && srv->nls > 0 ?
+	    srv->next_listener++ % (unsigned)srv->nls : 0;
+
+	for (int k = 0; k < srv->nls; k++) {
+		struct listener *l = &srv->ls[(first + (unsigned)k) %
+		    (unsigned)srv->nls];
+
+		if (l->lev == NULL)
 			continue;
 		if (on)
-			evconnlistener_enable(srv->ls[i].lev);
+			evconnlistener_enable(l->lev);
 		else
-			evconnlistener_disable(srv->ls[i].lev);
+			evconnlistener_disable(l->lev);
 	}
 }
 
