@@ -1,0 +1,579 @@
+/* check_conn.c: one stream connection's life (conn.c), driven over a
+ * socketpair on a private event loop: echo, half-close with replies
+ * queued, backpressure, idle and write timeouts, the shutdown drain and
+ * the lingering close.  The test holds the other end of the pair and runs
+ * the loop one iteration at a time (EVLOOP_ONCE, woken at least every
+ * TICK_US by a timer), so it decides what lands in which iteration.
+ * States are observed from outside (bytes, EOF, counters) and through
+ * the debug trace `conn PEER: FROM -> TO`, read back from stderr. */
+#include <check.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "conn.h"
+#include "log.h"
+#include "stats.h"
+#include "upper.h"
+#include "check_main.h"
+
+#define CHUNK		1024	/* the daemon's default chunk_size */
+#define SOCKBUF		4096	/* SO_SNDBUF of both ends: queues fill early */
+#define TICK_US		10000
+#define DEADLINE_S	30.0	/* the longest any wait may take */
+/* conn.c's quiet time of a drain, and a margin past it. */
+#define DRAIN_QUIET_S	0.5
+#define PAST_QUIET_S	0.2
+
+struct fixture {
+	struct event_base	*base;
+	struct event		*tick;
+	struct conn_env		 env;
+	struct stats		 stats;
+	unsigned char		 scratch[CHUNK];
+	int			 ours;		/* the connection's end */
+	int			 peer;		/* the test's end */
+	int			 closed;	/* env.closed calls */
+	int			 break_on_close;
+	/* The peer sends pattern bytes 0..nsent) and checks each reply. */
+	size_t			 nsent;
+	size_t			 ngot;
+	long long		 mismatch;	/* first wrong reply byte, or -1 */
+	int			 peer_eof;
+	int			 peer_err;
+	int			 log_fd;	/* stderr goes here */
+	int			 saved_stderr;
+	char			 log[65536];
+};
+
+static struct fixture F;
+
+static unsigned char
+pattern(size_t i)
+{
+	static const char set[] = "abcdefghijklmnopqrstuvwxyz0123456789-.Q~";
+
+	return (unsigned char)set[((uint32_t)i * 2654435761u >> 13) % 40];
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Everything logged so far (the tail, if it is long). */
+static const char *
+fx_log(void)
+{
+	off_t end = lseek(F.log_fd, 0, SEEK_END);
+	off_t from = end > (off_t)sizeof(F.log) - 1 ?
+	    end - (off_t)sizeof(F.log) + 1 : 0;
+	ssize_t n = pread(F.log_fd, F.log, (size_t)(end - from), from);
+
+	F.log[n > 0 ? n : 0] = '\0';
+	return F.log;
+}
+
+static int
+fx_logged(const char *what)
+{
+	return strstr(fx_log(), what) != NULL;
+}
+
+static void
+fx_closed(void *arg)
+{
+	(void)arg;
+	F.closed++;
+	/* What a threaded worker does when its last connection is gone. */
+	if (F.break_on_close)
+		event_base_loopbreak(F.base);
+}
+
+static void
+fx_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+}
+
+static void
+setup(void)
+{
+	struct timeval tick = { 0, TICK_US };
+	char path[] = "/tmp/check_conn.XXXXXX";
+	int sv[2], size = SOCKBUF;
+
+	memset(&F, 0, sizeof(F));
+	F.mismatch = -1;
+	F.log_fd = mkstemp(path);
+	ck_assert_int_ge(F.log_fd, 0);
+	unlink(path);
+	F.saved_stderr = dup(STDERR_FILENO);
+	ck_assert_int_ge(F.saved_stderr, 0);
+	ck_assert_int_eq(dup2(F.log_fd, STDERR_FILENO), STDERR_FILENO);
+	log_set_level(LOG_DEBUG);
+
+	F.base = event_base_new();
+	ck_assert_ptr_nonnull(F.base);
+	F.tick = event_new(F.base, -1, EV_PERSIST, fx_tick, NULL);
+	ck_assert_ptr_nonnull(F.tick);
+	ck_assert_int_eq(event_add(F.tick, &tick), 0);
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0,
+	    sv), 0);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF,
+		    &size, sizeof(size)), 0);
+	F.ours = sv[0];
+	F.peer = sv[1];
+
+	stats_init(&F.stats);
+	F.env.base = F.base;
+	F.env.chunk_size = CHUNK;
+	F.env.scratch = F.scratch;
+	F.env.max_pending = 65536;
+	F.env.stats = &F.stats;
+	F.env.closed = fx_closed;
+	LIST_INIT(&F.env.conns);
+}
+
+static void
+teardown(void)
+{
+	conn_close_all(&F.env);
+	event_free(F.tick);
+	event_base_free(F.base);
+	close(F.peer);
+	dup2(F.saved_stderr, STDERR_FILENO);
+	close(F.saved_stderr);
+	close(F.log_fd);
+	log_set_level(LOG_INFO);
+}
+
+/* The worker's way: shared timeout values as common timeouts. */
+static void
+fx_timeouts(long idle_us, long write_us)
+{
+	struct timeval tv;
+
+	if (idle_us > 0) {
+		tv.tv_sec = idle_us / 1000000;
+		tv.tv_usec = idle_us % 1000000;
+		F.env.idle_tv = event_base_init_common_timeout(F.base, &tv);
+		ck_assert_ptr_nonnull(F.env.idle_tv);
+	}
+	if (write_us > 0) {
+		tv.tv_sec = write_us / 1000000;
+		tv.tv_usec = write_us % 1000000;
+		F.env.write_tv = event_base_init_common_timeout(F.base, &tv);
+		ck_assert_ptr_nonnull(F.env.write_tv);
+	}
+}
+
+static void
+fx_open(void)
+{
+	ck_assert_ptr_nonnull(conn_new(&F.env, F.ours));
+	ck_assert_int_eq(F.env.nconns, 1);
+}
+
+/* Send up to n more pattern bytes, as many as the socket takes now. */
+static void
+peer_send(size_t n)
+{
+	unsigned char buf[8192];
+
+	while (n > 0) {
+		size_t len = n < sizeof(buf) ? n : sizeof(buf);
+		ssize_t w;
+
+		for (size_t i = 0; i < len; i++)
+			buf[i] = pattern(F.nsent + i);
+		w = send(F.peer, buf, len, MSG_NOSIGNAL);
+		if (w < 0) {
+			ck_assert_msg(errno == EAGAIN || errno == EWOULDBLOCK,
+			    "peer send: %s", strerror(errno));
+			return;
+		}
+		F.nsent += (size_t)w;
+		n -= (size_t)w;
+	}
+}
+
+/* Read what has arrived, checking every byte against the pattern. */
+static void
+peer_recv(void)
+{
+	unsigned char buf[8192];
+	ssize_t r;
+
+	while (!F.peer_eof && !F.peer_err) {
+		r = recv(F.peer, buf, sizeof(buf), 0);
+		if (r == 0)
+			F.peer_eof = 1;
+		else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		else if (r < 0)
+			F.peer_err = errno;
+		for (ssize_t i = 0; i < r; i++)
+			if (F.mismatch < 0 &&
+			    buf[i] != upper_byte(pattern(F.ngot + (size_t)i)))
+				F.mismatch = (long long)(F.ngot + (size_t)i);
+		if (r > 0)
+			F.ngot += (size_t)r;
+	}
+}
+
+/* One loop iteration: at most TICK_US unless something is ready. */
+static void
+fx_step(void)
+{
+	ck_assert_int_ge(event_base_loop(F.base, EVLOOP_ONCE), 0);
+}
+
+/* Run the loop until done() holds; fail naming what after DEADLINE_S. */
+static void
+fx_run_until(int (*done)(void), const char *what)
+{
+	double end = now_s() + DEADLINE_S;
+
+	while (!done()) {
+		ck_assert_msg(now_s() < end, "no %s after %.0f s: sent %zu, "
+		    "got %zu, eof %d, conns %d; log:\n%s", what, DEADLINE_S,
+		    F.nsent, F.ngot, F.peer_eof, F.env.nconns, fx_log());
+		fx_step();
+	}
+}
+
+static uint64_t
+fx_stat(enum stat_id id)
+{
+	return stats_get(&F.stats, id);
+}
+
+static int
+kernel_count(int fd, unsigned long what)
+{
+	int n = 0;
+
+	ck_assert_int_eq(ioctl(fd, what, &n), 0);
+	return n;
+}
+
+/* The peer's replies are all in, with nothing wrong among them. */
+static void
+check_replies(void)
+{
+	ck_assert_msg(F.mismatch < 0, "reply byte %lld is wrong", F.mismatch);
+	ck_assert_msg(F.ngot == F.nsent, "sent %zu, got %zu back", F.nsent,
+	    F.ngot);
+	ck_assert_msg(F.peer_err == 0, "peer: %s", strerror(F.peer_err));
+}
+
+static void
+check_closed(const char *reason)
+{
+	char want[64];
+
+	snprintf(want, sizeof(want), "reason=%s\n", reason);
+	ck_assert_int_eq(F.env.nconns, 0);
+	ck_assert_int_eq(F.closed, 1);
+	ck_assert_msg(fx_logged(want), "closed with %s; log:\n%s", want,
+	    fx_log());
+	ck_assert_int_eq(fx_stat(ST_CLOSED), 1);
+}
+
+/* Conditions for fx_run_until(). */
+static int
+all_replies(void)
+{
+	peer_recv();
+	return F.ngot >= F.nsent || F.peer_eof || F.peer_err;
+}
+
+static int
+peer_saw_eof(void)
+{
+	peer_recv();
+	return F.peer_eof || F.peer_err;
+}
+
+static int
+conn_gone(void)
+{
+	return F.env.nconns == 0;
+}
+
+static size_t pump_target;
+
+/* Send, never read, until pump_target bytes are sent and read. */
+static int
+pumped(void)
+{
+	peer_send(pump_target - F.nsent);
+	return fx_stat(ST_BYTES_IN) == pump_target;
+}
+
+static void
+pump(size_t n)
+{
+	pump_target = F.nsent + n;
+	fx_run_until(pumped, "upload read by the connection");
+}
+
+static const char *trace_wanted;
+
+/* Done also if the connection is gone: the caller's check says why. */
+static int
+traced(void)
+{
+	return fx_logged(trace_wanted) || F.env.nconns == 0;
+}
+
+static void
+wait_trace(const char *transition)
+{
+	static char line[128];
+
+	snprintf(line, sizeof(line), "conn unix:(unnamed): %s\n", transition);
+	trace_wanted = line;
+	fx_run_until(traced, transition);
+	ck_assert_msg(fx_logged(line), "no %s; log:\n%s", transition, fx_log());
+}
+
+START_TEST(test_echo)
+{
+	fx_open();
+	peer_send(3 * CHUNK + 17);	/* several reads' worth */
+	fx_run_until(all_replies, "echo");
+	check_replies();
+	ck_assert_int_eq(fx_stat(ST_BYTES_IN), 3 * CHUNK + 17);
+	ck_assert_int_eq(fx_stat(ST_BYTES_OUT), 3 * CHUNK + 17);
+	ck_assert_int_eq(shutdown(F.peer, SHUT_WR), 0);
+	fx_run_until(peer_saw_eof, "EOF after the client's EOF");
+	check_closed("eof");
+	ck_assert_int_eq(fx_stat(ST_OPENED), 1);
+}
+END_TEST
+
+START_TEST(test_half_close_with_replies_queued)
+{
+	/* 48 KiB under max_pending: all read, most replies queued, since
+	 * the peer does not read yet. */
+	fx_open();
+	pump(48 * 1024);
+	ck_assert_int_eq(shutdown(F.peer, SHUT_WR), 0);
+	wait_trace("reading -> flushing");
+	ck_assert_int_eq(F.env.nconns, 1);
+	fx_run_until(peer_saw_eof, "every reply, then EOF");
+	check_replies();
+	check_closed("eof");
+	ck_assert_int_eq(fx_stat(ST_RESETS), 0);
+}
+END_TEST
+
+static int
+pumped_paused(void)
+{
+	peer_send(1 << 20);
+	return fx_logged("conn unix:(unnamed): reading -> paused\n");
+}
+
+static int
+peer_drained_resumed(void)
+{
+	peer_recv();
+	return fx_logged("conn unix:(unnamed): paused -> reading\n");
+}
+
+static uint64_t bytes_in_paused;
+
+static int
+reads_again(void)
+{
+	peer_recv();
+	return fx_stat(ST_BYTES_IN) > bytes_in_paused;
+}
+
+START_TEST(test_backpressure_pause_resume)
+{
+	int sndbuf;
+	socklen_t len = sizeof(sndbuf);
+
+	F.env.max_pending = 8192;
+	fx_open();
+	fx_run_until(pumped_paused, "pause at max_pending");
+	/* Paused: the peer keeps sending, input waits in the kernel, and
+	 * the connection reads none of it. */
+	bytes_in_paused = fx_stat(ST_BYTES_IN);
+	for (int i = 0; i < 20; i++) {
+		peer_send(1 << 20);
+		fx_step();
+	}
+	ck_assert_msg(fx_stat(ST_BYTES_IN) == bytes_in_paused, "read %llu "
+	    "bytes while paused", (unsigned long long)(fx_stat(ST_BYTES_IN) -
+	    bytes_in_paused));
+	ck_assert_int_gt(kernel_count(F.ours, FIONREAD), 0);
+	/* What it holds is bounded: max_pending plus one chunk, beyond what
+	 * its socket holds. */
+	ck_assert_int_eq(getsockopt(F.ours, SOL_SOCKET, SO_SNDBUF, &sndbuf,
+	    &len), 0);
+	ck_assert_msg(bytes_in_paused <= F.env.max_pending + CHUNK +
+	    2 * (size_t)sndbuf, "holds %llu bytes of replies",
+	    (unsigned long long)bytes_in_paused);
+	/* The peer reads: the connection resumes at half the bound and
+	 * reads what waited. */
+	fx_run_until(peer_drained_resumed, "resume once the peer reads");
+	fx_run_until(reads_again, "reads after the resume");
+	fx_run_until(all_replies, "every reply");
+	check_replies();
+	ck_assert_int_eq(F.env.nconns, 1);
+}
+END_TEST
+
+START_TEST(test_idle_timeout)
+{
+	fx_timeouts(200000, 0);
+	fx_open();
+	peer_send(10);
+	fx_run_until(all_replies, "echo");
+	fx_run_until(conn_gone, "idle timeout");
+	check_closed("idle timeout");
+	ck_assert_int_eq(fx_stat(ST_IDLE_TIMEOUTS), 1);
+	peer_recv();
+	check_replies();
+	ck_assert(F.peer_eof);
+}
+END_TEST
+
+START_TEST(test_write_timeout)
+{
+	/* Replies queue and the peer never reads them; the idle timeout,
+	 * shorter, must not close it: replies are pending. */
+	fx_timeouts(100000, 300000);
+	fx_open();
+	pump(32 * 1024);
+	fx_run_until(conn_gone, "write timeout");
+	check_closed("write timeout");
+	ck_assert_int_eq(fx_stat(ST_WRITE_TIMEOUTS), 1);
+	ck_assert_int_eq(fx_stat(ST_IDLE_TIMEOUTS), 0);
+}
+END_TEST
+
+/* A busy connection at shutdown: replies queued, more input on its way. */
+static void
+start_busy_drain(void)
+{
+	fx_open();
+	pump(32 * 1024);
+	conn_shutdown_all(&F.env);
+	ck_assert_int_eq(F.env.nconns, 1);
+	ck_assert_msg(fx_logged("conn unix:(unnamed): reading -> draining\n"),
+	    "draining; log:\n%s", fx_log());
+	/* Still answered while draining, also what comes after. */
+	peer_send(100);
+	fx_run_until(all_replies, "every reply while draining");
+	check_replies();
+	/* Quiet with every reply out: FIN (lingering), the connection
+	 * still open to absorb late input. */
+	fx_run_until(peer_saw_eof, "FIN once quiet");
+	check_replies();
+	ck_assert_int_eq(F.env.nconns, 1);
+	ck_assert(fx_logged("conn unix:(unnamed): draining -> lingering\n"));
+}
+
+START_TEST(test_drain_then_quiet_close)
+{
+	start_busy_drain();
+	fx_run_until(conn_gone, "close once quiet and acknowledged");
+	check_closed("shutdown");
+	ck_assert_int_eq(fx_stat(ST_RESETS), 0);
+}
+END_TEST
+
+static int
+late_input_read(void)
+{
+	return kernel_count(F.ours, FIONREAD) == 0;
+}
+
+START_TEST(test_lingering_close_discards_late_input)
+{
+	static const char late[2048] = "late";
+
+	start_busy_drain();
+	ck_assert_int_eq(send(F.peer, late, sizeof(late), MSG_NOSIGNAL),
+	    sizeof(late));
+	fx_run_until(late_input_read, "late input read");
+	ck_assert_int_eq(F.env.nconns, 1);
+	ck_assert_int_eq(shutdown(F.peer, SHUT_WR), 0);
+	fx_run_until(conn_gone, "close at the client's EOF");
+	check_closed("shutdown");
+	ck_assert_int_eq(fx_stat(ST_RESETS), 0);
+}
+END_TEST
+
+START_TEST(test_info_level_traces_nothing)
+{
+	/* Open, flushing, closed: not one line below debug. */
+	log_set_level(LOG_INFO);
+	fx_open();
+	pump(16 * 1024);
+	ck_assert_int_eq(shutdown(F.peer, SHUT_WR), 0);
+	fx_run_until(peer_saw_eof, "every reply, then EOF");
+	check_replies();
+	ck_assert_int_eq(F.env.nconns, 0);
+	ck_assert_msg(fx_log()[0] == '\0', "logged at info:\n%s", fx_log());
+}
+END_TEST
+
+static Suite *
+conn_suite(void)
+{
+	Suite *s = suite_create("conn");
+	TCase *tc;
+
+	tc = tcase_create("serve");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 2 * DEADLINE_S);
+	tcase_add_test(tc, test_echo);
+	tcase_add_test(tc, test_half_close_with_replies_queued);
+	tcase_add_test(tc, test_backpressure_pause_resume);
+	tcase_add_test(tc, test_info_level_traces_nothing);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("timeouts");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 2 * DEADLINE_S);
+	tcase_add_test(tc, test_idle_timeout);
+	tcase_add_test(tc, test_write_timeout);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("shutdown");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 2 * DEADLINE_S);
+	tcase_add_test(tc, test_drain_then_quiet_close);
+	tcase_add_test(tc, test_lingering_close_discards_late_input);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	return check_run(conn_suite());
+}
