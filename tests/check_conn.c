@@ -387,6 +387,33 @@ START_TEST(test_half_close_with_replies_queued)
 END_TEST
 
 static int
+closed_reading(void)
+{
+	peer_recv();
+	return F.closed > 0;
+}
+
+/* A threaded worker leaves its loop (event_base_loopbreak) in the close
+ * of its last connection.  That client must have its EOF by then, not
+ * once the loop runs again or the base is freed (bufferevent_free defers
+ * a BEV_OPT_CLOSE_ON_FREE close to a finalizer). */
+START_TEST(test_close_releases_the_socket_at_once)
+{
+	F.break_on_close = 1;
+	fx_open();
+	pump(48 * 1024);	/* replies queued: it has a bufferevent */
+	ck_assert_int_eq(shutdown(F.peer, SHUT_WR), 0);
+	wait_trace("reading -> flushing");
+	fx_run_until(closed_reading, "close after the last reply");
+	peer_recv();		/* the loop does not run again */
+	check_replies();
+	ck_assert_msg(F.peer_eof, "no EOF yet when the loop returned from the "
+	    "close");
+	check_closed("eof");
+}
+END_TEST
+
+static int
 pumped_paused(void)
 {
 	peer_send(1 << 20);
@@ -554,6 +581,7 @@ conn_suite(void)
 	tcase_add_test(tc, test_half_close_with_replies_queued);
 	tcase_add_test(tc, test_backpressure_pause_resume);
 	tcase_add_test(tc, test_info_level_traces_nothing);
+	tcase_add_test(tc, test_close_releases_the_socket_at_once);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("timeouts");

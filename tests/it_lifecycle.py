@@ -11,8 +11,8 @@ import tempfile
 import threading
 import time
 
-from itlib import (Daemon, UPCASED, WRAPPER, bupper, connect, expect,
-                   flood_until_stalled,
+from itlib import (Daemon, UPCASED, WRAPPER, TestFailure, bupper, connect,
+                   expect, flood_until_stalled,
                    recv_exactly, recv_until_eof, run_tests, SLOW)
 
 
@@ -181,6 +181,39 @@ def test_sigterm_while_client_still_sends():
         expect(rc == 0, "exit status after graceful shutdown", 0, rc)
 
 
+def test_eof_follows_the_last_reply_while_another_drains():
+    # --threads 2: `stuck` (worker 0, on the main loop) never reads and,
+    # with no timeouts, keeps the shutdown going; `busy` (worker 1, its
+    # own thread) has replies queued at SIGTERM, then half-closes and
+    # reads them all.  Its EOF must come after its last reply, while the
+    # daemon still drains `stuck`, not when the process exits.
+    with Daemon("--threads", "2", "--shutdown-timeout", "none",
+                "--write-timeout", "none") as d:
+        stuck = connect(d.addr, rcvbuf=4096)
+        flood_until_stalled(stuck)
+        busy = connect(d.addr, rcvbuf=4096)
+        sent = flood_until_stalled(busy)
+        d.signal(signal.SIGTERM)
+        d.wait_log(r"SIGTERM: shutting down")
+        busy.setblocking(True)
+        busy.shutdown(socket.SHUT_WR)
+        try:
+            got = recv_until_eof(busy, timeout=30)
+        except socket.timeout:
+            raise TestFailure("no EOF after the last reply while another "
+                              "connection drains")
+        # (flood_until_stalled's partial sends restart its chunk: the
+        # replies are its letters, uppercased.)
+        expect(len(got) == sent and got.strip(b"FLOD") == b"",
+               "every reply, then EOF", sent, len(got))
+        expect(d.proc.poll() is None, "the daemon still draining the other "
+               "connection", "running", d.proc.poll())
+        stuck.close()
+        rc = d.wait(30)
+        expect(rc == 0, "exit status after graceful shutdown", 0, rc)
+        busy.close()
+
+
 def test_lingering_close_absorbs_late_input():
     # At shutdown, with replies sent but not yet read by the client,
     # upcased drains, then sends FIN after them and reads and discards
@@ -341,6 +374,7 @@ if __name__ == "__main__":
         test_sigusr1_logs_counters,
         test_sigterm_loses_no_pending_reply,
         test_sigterm_while_client_still_sends,
+        test_eof_follows_the_last_reply_while_another_drains,
         test_lingering_close_absorbs_late_input,
         test_shutdown_timeout_bounds_the_wait,
         test_second_signal_exits_at_once,

@@ -150,10 +150,15 @@ conn_close(struct conn *c, enum close_reason why)
 	LIST_REMOVE(c, link);
 	env->nconns--;
 	event_free(c->ev);
+	/* The bufferevent does not own the descriptor: with
+	 * BEV_OPT_CLOSE_ON_FREE the close would wait for a finalizer that
+	 * runs only when the loop runs again, and a worker whose last
+	 * connection this was leaves its loop now, so the client would see
+	 * its EOF only at exit.  bufferevent_free() takes the events out of
+	 * epoll at once; only freeing the memory is deferred. */
 	if (c->bev != NULL)
-		bufferevent_free(c->bev);	/* BEV_OPT_CLOSE_ON_FREE */
-	else
-		evutil_closesocket(fd);
+		bufferevent_free(c->bev);
+	evutil_closesocket(fd);
 	free(c);
 	env->closed(env->arg);
 }
@@ -232,8 +237,7 @@ conn_count(struct conn *c, size_t n)
 static int
 conn_promote(struct conn *c)
 {
-	c->bev = bufferevent_socket_new(c->env->base, conn_fd(c),
-	    BEV_OPT_CLOSE_ON_FREE);
+	c->bev = bufferevent_socket_new(c->env->base, conn_fd(c), 0);
 	if (c->bev == NULL)
 		return -1;
 	bufferevent_setcb(c->bev, NULL, conn_write_cb, conn_event_cb, c);
