@@ -568,6 +568,66 @@ START_TEST(test_info_level_traces_nothing)
 }
 END_TEST
 
+/* Sleep, the loop not running, until at least when. */
+static void
+sleep_until(double when)
+{
+	double left;
+
+	while ((left = when - now_s()) > 0) {
+		struct timespec ts = { (time_t)left,
+		    (long)((left - (double)(time_t)left) * 1e9) };
+		nanosleep(&ts, NULL);
+	}
+}
+
+/*
+ * The drain's quiet time is a heap timeout: when it is due in the same
+ * loop iteration as input becomes readable, libevent delivers EV_TIMEOUT
+ * alone.  Input that has arrived must still be answered, not dropped by a
+ * lingering close.  Not running the loop while the deadline passes puts
+ * both in one iteration every time.
+ */
+START_TEST(test_drain_serves_input_landing_with_its_deadline)
+{
+	double due;
+
+	fx_open();
+	pump(2);		/* its reply unread yet: a drain, not a close */
+	conn_shutdown_all(&F.env);
+	due = now_s() + DRAIN_QUIET_S + PAST_QUIET_S;
+	ck_assert_int_eq(F.env.nconns, 1);
+	fx_run_until(all_replies, "the reply before the drain");
+	sleep_until(due);
+	peer_send(2);
+	fx_step();		/* the deadline and the input at once */
+	fx_run_until(all_replies, "the reply to input at the deadline");
+	check_replies();
+	ck_assert_msg(!F.peer_eof, "EOF instead of the reply");
+}
+END_TEST
+
+/* The same in a lingering close: input that landed with the deadline is
+ * read and discarded; closing with it unread would reset the client. */
+START_TEST(test_linger_reads_input_landing_with_its_deadline)
+{
+	static const char late[] = "late";
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	start_busy_drain();
+	sleep_until(now_s() + DRAIN_QUIET_S + PAST_QUIET_S);
+	ck_assert_int_eq(send(F.peer, late, sizeof(late), MSG_NOSIGNAL),
+	    sizeof(late));
+	fx_step();		/* the deadline and the input at once */
+	fx_run_until(conn_gone, "close once quiet again");
+	check_closed("shutdown");
+	ck_assert_int_eq(getsockopt(F.peer, SOL_SOCKET, SO_ERROR, &err, &len),
+	    0);
+	ck_assert_msg(err == 0, "the client got %s", strerror(err));
+}
+END_TEST
+
 static Suite *
 conn_suite(void)
 {
@@ -596,6 +656,8 @@ conn_suite(void)
 	tcase_set_timeout(tc, 2 * DEADLINE_S);
 	tcase_add_test(tc, test_drain_then_quiet_close);
 	tcase_add_test(tc, test_lingering_close_discards_late_input);
+	tcase_add_test(tc, test_drain_serves_input_landing_with_its_deadline);
+	tcase_add_test(tc, test_linger_reads_input_landing_with_its_deadline);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -471,8 +471,12 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 
+	/* A heap timeout (the drain's) due in the same loop iteration as
+	 * readiness arrives as EV_TIMEOUT alone: timed out is not "no
+	 * input".  Input that is there is served (or, lingering, read and
+	 * discarded) first; only a truly quiet connection is quiet. */
 	(void)fd;
-	if (!(what & EV_READ))
+	if (!(what & EV_READ) && !has_unread(c))
 		conn_quiet(c);
 	else if (c->state == CONN_LINGERING)
 		linger_discard(c);
