@@ -23,7 +23,10 @@ static const char defaults_text[] =
 	"write_timeout = 30\n"
 	"shutdown_timeout = 5\n"
 	"log_level = info\n"
-	"log_file = stderr\n";
+	"log_file = stderr\n"
+	"daemon = no\n"
+	"pidfile = none\n"
+	"user = none\n";
 
 /* settings_print into a string; the caller frees it. */
 static char *
@@ -114,6 +117,12 @@ static const struct set_case set_good[] = {
 	{ "log_level", "error", "log_level = error" },
 	{ "log_level", "notice", "log_level = notice" },
 	{ "log_file", "syslog", "log_file = syslog" },
+	{ "daemon", "yes", "daemon = yes" },
+	{ "daemon", "no", "daemon = no" },
+	{ "pidfile", "/run/upcased.pid", "pidfile = /run/upcased.pid" },
+	{ "pidfile", "none", "pidfile = none" },
+	{ "user", "nobody", "user = nobody" },
+	{ "user", "none", "user = none" },
 	{ "log_file", "stderr", "log_file = stderr" },
 	{ "log_file", "/var/log/upcased.log", "log_file = /var/log/upcased.log" },
 };
@@ -159,6 +168,9 @@ static const struct bad_case set_bad[] = {
 	{ "write_timeout", "-1", "'-1'" },
 	{ "shutdown_timeout", "soon", "invalid timeout 'soon'" },
 	{ "log_level", "loud", "unknown level 'loud'" },
+	{ "daemon", "true", "expected yes or no, got 'true'" },
+	{ "user", "no-such-user-here", "unknown user 'no-such-user-here'" },
+	{ "pidfile", "", "empty path" },
 	{ "log_level", "", "unknown level ''" },
 	{ "listen", "8080", "invalid address '8080'" },
 	{ "listen", "127.0.0.1:99999", "invalid port '99999'" },
@@ -268,7 +280,10 @@ START_TEST(test_load_syntax)
 	    "write_timeout = 30\n"
 	    "shutdown_timeout = 5\n"
 	    "log_level = debug\n"
-	    "log_file = stderr\n");
+	    "log_file = stderr\n"
+	    "daemon = no\n"
+	    "pidfile = none\n"
+	    "user = none\n");
 }
 END_TEST
 

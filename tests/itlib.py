@@ -167,7 +167,7 @@ class Daemon:
     """The real upcased on port 0; addrs are the 'listening on' addresses."""
 
     def __init__(self, *args, listen=("127.0.0.1:0",), preexec_fn=None,
-                 expect_listeners=None, cwd=None, env=None):
+                 expect_listeners=None, cwd=None, env=None, pass_fds=()):
         cmd = WRAPPER + [UPCASED]
         for a in listen:
             cmd += ["-l", a]
@@ -178,7 +178,8 @@ class Daemon:
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE,
-                                     preexec_fn=preexec_fn, cwd=cwd, env=env)
+                                     preexec_fn=preexec_fn, cwd=cwd, env=env,
+                                     pass_fds=pass_fds)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         n = len(listen) if expect_listeners is None else expect_listeners

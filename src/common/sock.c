@@ -143,12 +143,14 @@ unix_clear_stale(const struct sockaddr_un *sun, char *err, size_t errlen)
 
 /* A unix socket file's permissions and owner, set after bind() created
  * it and before listen() lets anyone connect. */
-static int
-unix_set_perms(const struct addr *a, const struct sock_opts *o, char *err,
-    size_t errlen)
+int
+sock_apply_file_opts(const struct addr *a, const struct sock_opts *o,
+    char *err, size_t errlen)
 {
 	const char *path = ((const struct sockaddr_un *)&a->ss)->sun_path;
 
+	if (a->kind != ADDR_UNIX)
+		return 0;
 	if (o->mode >= 0 && chmod(path, (mode_t)o->mode) != 0) {
 		snprintf(err, errlen, "chmod %s: %s", path, strerror(errno));
 		return -1;
@@ -189,7 +191,7 @@ bind_one(const struct addr *a, int backlog, const struct sock_opts *o,
 		goto fail;
 	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) != 0)
 		goto fail;
-	if (a->kind == ADDR_UNIX && unix_set_perms(a, o, err, errlen) != 0) {
+	if (a->kind == ADDR_UNIX && sock_apply_file_opts(a, o, err, errlen) != 0) {
 		unlink(((const struct sockaddr_un *)&a->ss)->sun_path);
 		close(fd);
 		return -1;

@@ -34,6 +34,12 @@ int	sock_listen(const struct addr *a, int backlog, const struct sock_opts *o,
 	    struct addr *bound, struct sock_file *file, char *err,
 	    size_t errlen);
 
+/* A unix socket file's mode and owner as o says (nothing for other
+ * kinds): for a socket bound elsewhere, e.g. passed by systemd.  Returns
+ * 0, or -1 with the reason in err. */
+int	sock_apply_file_opts(const struct addr *a, const struct sock_opts *o,
+	    char *err, size_t errlen);
+
 /* Remove the unix socket file sock_listen() bound, if the path still
  * names that file (a successor's is left alone).  Call it before closing
  * the listener: once closed, a successor may take the path. */

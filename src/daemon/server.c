@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,10 +15,12 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "activation.h"
 #include "dgram.h"
 #include "exitcodes.h"
 #include "log.h"
 #include "server.h"
+#include "service.h"
 #include "sock.h"
 #include "worker.h"
 
@@ -36,6 +39,7 @@ struct listener {
 
 struct server {
 	const struct settings	*cfg;
+	struct service		*svc;
 	struct event_base	*base;
 	struct worker		**workers;
 	int			 nworkers;
@@ -45,6 +49,11 @@ struct server {
 	unsigned		 next_listener;	/* re-armed first next time */
 	struct event		*sig_ev[SERVER_NSIGS];
 	struct event		*retry_ev;
+	struct event		*watchdog_ev;	/* WATCHDOG=1, if asked */
+
+	/* Sockets passed at exec (socket activation), until claimed. */
+	struct inherited	 inh[ACTIVATION_MAX];
+	int			 ninh;
 
 	/* Written by the workers, read here. */
 	_Atomic int		 conns;
@@ -290,6 +299,7 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 		_exit(1);
 	}
 	srv->stopping = 1;
+	service_stopping(srv->svc);
 	log_info("%s: shutting down: no new connections, finishing pending "
 	    "replies", signame);
 	evtimer_del(srv->retry_ev);
@@ -297,6 +307,81 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 	close_listeners(srv, 1);
 	for (int i = 0; i < srv->nworkers; i++)
 		worker_stop(srv->workers[i]);
+}
+
+/* Serve fd (bound or inherited) as listener l; logs "listening on". */
+static int
+serve_listener(struct server *srv, struct listener *l, int fd)
+{
+	char name[ADDR_STRLEN];
+
+	if (l->bound.kind == ADDR_UDP) {
+		l->dg = dgram_new(srv->base, fd, worker_stats(srv->workers[0]));
+	} else {
+		/* Backlog 0: the socket is already listening. */
+		l->lev = evconnlistener_new(srv->base, accept_cb, srv,
+		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+		if (l->lev != NULL)
+			evconnlistener_set_error_cb(l->lev, accept_error_cb);
+	}
+	if (l->dg == NULL && l->lev == NULL) {
+		log_error("cannot listen on %s: out of memory",
+		    addr_format(&l->bound, name, sizeof(name)));
+		sock_unlink(&l->bound, &l->file);
+		close(fd);
+		return -1;
+	}
+	srv->nls++;
+	log_notice("listening on %s", addr_format(&l->bound, name,
+	    sizeof(name)));
+	return 0;
+}
+
+/* A listen entry's socket options; with `user`, unix socket files go to
+ * that user unless owner= says otherwise, so it can remove them. */
+static struct sock_opts
+listen_sock_opts(const struct settings *cfg, const struct listen_spec *spec)
+{
+	struct sock_opts so = { spec->opts.reuseport, spec->opts.mode,
+	    spec->uid, spec->gid };
+
+	if (cfg->user[0] != '\0' && geteuid() == 0) {
+		if (so.uid == (uid_t)-1)
+			so.uid = cfg->uid;
+		if (so.gid == (gid_t)-1)
+			so.gid = cfg->gid;
+	}
+	return so;
+}
+
+/*
+ * The sockets passed by a service manager are the listeners: a listen
+ * entry with the same address gives one its options; an entry that
+ * matches none is not bound (the manager decides where we listen).
+ */
+static int
+claim_inherited(struct server *srv, const struct listen_spec *spec,
+    struct listener *l)
+{
+	struct inherited *in = activation_match(srv->inh, srv->ninh,
+	    &spec->addr);
+	struct sock_opts so = listen_sock_opts(srv->cfg, spec);
+	char err[256], name[ADDR_STRLEN];
+
+	addr_format(&spec->addr, name, sizeof(name));
+	if (in == NULL) {
+		if (!srv->cfg->listen_is_default)
+			log_warn("listen %s: no such socket was passed by the "
+			    "service manager: not bound", name);
+		return 0;
+	}
+	in->claimed = 1;
+	l->bound = in->addr;
+	if (sock_apply_file_opts(&in->addr, &so, err, sizeof(err)) != 0) {
+		log_error("cannot listen on %s: %s", name, err);
+		return -1;
+	}
+	return serve_listener(srv, l, in->fd);
 }
 
 static int
@@ -308,38 +393,68 @@ open_listeners(struct server *srv)
 	for (int i = 0; i < cfg->nlisten; i++) {
 		struct listener *l = &srv->ls[srv->nls];
 		const struct listen_spec *spec = &cfg->listen[i];
-		struct sock_opts so = { spec->opts.reuseport, spec->opts.mode,
-		    spec->uid, spec->gid };
+		struct sock_opts so = listen_sock_opts(cfg, spec);
 		int fd;
 
+		memset(l, 0, sizeof(*l));
+		if (srv->ninh > 0) {
+			if (claim_inherited(srv, spec, l) != 0)
+				return -1;
+			continue;
+		}
 		fd = sock_listen(&spec->addr, cfg->backlog, &so, &l->bound,
 		    &l->file, err, sizeof(err));
 		if (fd < 0) {
 			log_error("cannot listen on %s: %s", addr_format(
-			    &cfg->listen[i].addr, name, sizeof(name)), err);
+			    &spec->addr, name, sizeof(name)), err);
 			return -1;
 		}
-		if (l->bound.kind == ADDR_UDP) {
-			l->dg = dgram_new(srv->base, fd,
-			    worker_stats(srv->workers[0]));
-		} else {
-			/* Backlog 0: the socket is already listening. */
-			l->lev = evconnlistener_new(srv->base, accept_cb, srv,
-			    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
-			if (l->lev != NULL)
-				evconnlistener_set_error_cb(l->lev,
-				    accept_error_cb);
-		}
-		if (l->dg == NULL && l->lev == NULL) {
-			log_error("cannot listen on %s: out of memory",
-			    addr_format(&l->bound, name, sizeof(name)));
-			sock_unlink(&l->bound, &l->file);
-			close(fd);
+		if (serve_listener(srv, l, fd) != 0)
+			return -1;
+	}
+	/* Passed sockets no entry named: served as they are. */
+	for (int i = 0; i < srv->ninh; i++) {
+		struct listener *l = &srv->ls[srv->nls];
+		if (srv->inh[i].claimed)
+			continue;
+		if (srv->nls == SETTINGS_MAX_LISTEN) {
+			log_error("more than %d listeners passed",
+			    SETTINGS_MAX_LISTEN);
 			return -1;
 		}
-		srv->nls++;
-		log_notice("listening on %s", addr_format(&l->bound, name,
-		    sizeof(name)));
+		memset(l, 0, sizeof(*l));
+		srv->inh[i].claimed = 1;
+		l->bound = srv->inh[i].addr;
+		if (serve_listener(srv, l, srv->inh[i].fd) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	service_watchdog(srv->svc);
+}
+
+/* WATCHDOG=1 from the main loop itself: a wedged loop stops sending it,
+ * and the service manager restarts us. */
+static int
+start_watchdog(struct server *srv)
+{
+	uint64_t usec = service_watchdog_usec(srv->svc) / 2;
+	struct timeval tv = { (time_t)(usec / 1000000),
+	    (suseconds_t)(usec % 1000000) };
+
+	if (usec == 0)
+		return 0;
+	srv->watchdog_ev = event_new(srv->base, -1, EV_PERSIST, watchdog_cb,
+	    srv);
+	if (srv->watchdog_ev == NULL || event_add(srv->watchdog_ev, &tv) != 0) {
+		log_error("cannot start the watchdog timer");
+		return -1;
 	}
 	return 0;
 }
@@ -372,13 +487,18 @@ server_free(struct server *srv)
 			event_free(srv->sig_ev[i]);
 	if (srv->retry_ev != NULL)
 		event_free(srv->retry_ev);
+	if (srv->watchdog_ev != NULL)
+		event_free(srv->watchdog_ev);
+	for (int i = 0; i < srv->ninh; i++)
+		if (!srv->inh[i].claimed)
+			close(srv->inh[i].fd);
 	if (srv->base != NULL)
 		event_base_free(srv->base);
 	free(srv);
 }
 
 int
-server_run(const struct settings *cfg)
+server_run(const struct settings *cfg, struct service *svc)
 {
 	struct worker_hooks hooks = { hook_conn_closed, hook_stopped,
 	    hook_woken, NULL };
@@ -394,6 +514,7 @@ server_run(const struct settings *cfg)
 		return EXIT_START;
 	}
 	srv->cfg = cfg;
+	srv->svc = svc;
 	hooks.arg = srv;
 	srv->base = event_base_new();
 	if (srv->base == NULL) {
@@ -421,13 +542,32 @@ server_run(const struct settings *cfg)
 			goto out;
 		}
 	}
-	if (open_listeners(srv) != 0)
+	{
+		char err[256];
+		srv->ninh = activation_take(srv->inh, ACTIVATION_MAX, err,
+		    sizeof(err));
+		if (srv->ninh < 0) {
+			srv->ninh = 0;
+			log_error("socket activation: %s", err);
+			goto out;
+		}
+	}
+	if (open_listeners(srv) != 0 || service_bound(svc, cfg) != 0 ||
+	    start_watchdog(srv) != 0)
 		goto out;
 	for (int i = 1; i < srv->nworkers; i++)
 		if (worker_start(srv->workers[i]) != 0)
 			goto out;
-	log_notice("ready: upcased %s, %d thread%s, max_conns %d", PACKAGE_VERSION,
-	    cfg->threads, cfg->threads == 1 ? "" : "s", cfg->max_conns);
+	{
+		char status[128];
+		snprintf(status, sizeof(status), "serving on %d listener%s, "
+		    "%d thread%s", srv->nls, srv->nls == 1 ? "" : "s",
+		    cfg->threads, cfg->threads == 1 ? "" : "s");
+		log_notice("ready: upcased %s, %d thread%s, max_conns %d",
+		    PACKAGE_VERSION, cfg->threads, cfg->threads == 1 ? "" : "s",
+		    cfg->max_conns);
+		service_ready(svc, status);
+	}
 
 	if (event_base_dispatch(srv->base) < 0) {
 		log_error("event loop failed");

@@ -2,10 +2,12 @@
 #ifndef SERVER_H
 #define SERVER_H
 
+#include "service.h"
 #include "settings.h"
 
-/* Run until a signal ends it.  Returns the process exit status: 0 after a
- * graceful shutdown, 1 if the server could not start. */
-int	server_run(const struct settings *cfg);
+/* Run until a signal ends it, telling svc where it stands.  Returns the
+ * process exit status: 0 after a graceful shutdown, 1 if the server could
+ * not start. */
+int	server_run(const struct settings *cfg, struct service *svc);
 
 #endif

@@ -1,6 +1,7 @@
 /* settings.c: defaults, key = value files and option values, all validated
  * by the same setters so that a file and the command line agree. */
 #include "settings.h"
+#include "privdrop.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -26,6 +27,9 @@ const struct settings_key settings_keys[] = {
 	{ "shutdown_timeout", "T", "longest graceful shutdown before closing the rest (default 5; none)" },
 	{ "log_level", "LEVEL", "error, warn, notice, info or debug (default info)" },
 	{ "log_file", "WHERE", "stderr, syslog or a file to append to (default stderr)" },
+	{ "daemon", NULL, "detach into the background; the parent exits once serving (-d; file: yes or no, default no)" },
+	{ "pidfile", "PATH", "write the pid to PATH, locked while running (default none)" },
+	{ "user", "NAME", "when started as root, run as NAME once bound (default none)" },
 	{ NULL, NULL, NULL },
 };
 
@@ -43,6 +47,9 @@ settings_defaults(struct settings *cfg)
 	cfg->shutdown_timeout = 5 * 1000000LL;
 	cfg->log_level = LOG_INFO;
 	strcpy(cfg->log_file, "stderr");
+	cfg->uid = (uid_t)-1;
+	cfg->gid = (gid_t)-1;
+	cfg->listen_is_default = 1;
 	if (addr_parse("127.0.0.1:8080", &cfg->listen[0].addr, err,
 	    sizeof(err)) == 0)
 		cfg->nlisten = 1;
@@ -143,6 +150,7 @@ settings_add_listen(struct settings *cfg, const char *value, char *err,
 	    listen_opts_ids(&l->opts, &l->uid, &l->gid, err, errlen) != 0)
 		return -1;
 	cfg->nlisten++;
+	cfg->listen_is_default = 0;
 	return 0;
 }
 
@@ -196,6 +204,38 @@ settings_set(struct settings *cfg, const char *key, const char *value,
 			    "(error, warn, notice, info or debug)", value);
 			return -1;
 		}
+		return 0;
+	}
+	if (strcmp(key, "daemon") == 0) {
+		if (strcmp(value, "yes") == 0 || strcmp(value, "no") == 0) {
+			cfg->daemon = value[0] == 'y';
+			return 0;
+		}
+		snprintf(err, errlen, "expected yes or no, got '%s'", value);
+		return -1;
+	}
+	if (strcmp(key, "pidfile") == 0) {
+		if (strcmp(value, "none") == 0) {
+			cfg->pidfile[0] = '\0';
+			return 0;
+		}
+		return settings_path(value, cfg->pidfile, sizeof(cfg->pidfile),
+		    err, errlen);
+	}
+	if (strcmp(key, "user") == 0) {
+		if (strcmp(value, "none") == 0) {
+			cfg->user[0] = '\0';
+			cfg->uid = (uid_t)-1;
+			cfg->gid = (gid_t)-1;
+			return 0;
+		}
+		if (strlen(value) >= sizeof(cfg->user)) {
+			snprintf(err, errlen, "user name too long");
+			return -1;
+		}
+		if (privdrop_lookup(value, &cfg->uid, &cfg->gid, err, errlen) != 0)
+			return -1;
+		strcpy(cfg->user, value);
 		return 0;
 	}
 	if (strcmp(key, "log_file") == 0) {
@@ -500,4 +540,7 @@ settings_print(const struct settings *cfg, FILE *fp)
 	    timeout_format(cfg->shutdown_timeout, buf, sizeof(buf)));
 	fprintf(fp, "log_level = %s\n", log_level_name(cfg->log_level));
 	fprintf(fp, "log_file = %s\n", cfg->log_file);
+	fprintf(fp, "daemon = %s\n", cfg->daemon ? "yes" : "no");
+	fprintf(fp, "pidfile = %s\n", cfg->pidfile[0] ? cfg->pidfile : "none");
+	fprintf(fp, "user = %s\n", cfg->user[0] ? cfg->user : "none");
 }

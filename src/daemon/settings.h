@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "addr.h"
 #include "listen_opts.h"
@@ -21,6 +22,7 @@
 struct settings {
 	struct listen_spec listen[SETTINGS_MAX_LISTEN];
 	int		nlisten;
+	int		listen_is_default;	/* nobody set listen */
 	int		backlog;
 	size_t		chunk_size;
 	size_t		max_pending;
@@ -31,13 +33,20 @@ struct settings {
 	timeout_us	shutdown_timeout;
 	enum log_level	log_level;
 	char		log_file[PATH_MAX];	/* stderr, syslog or a path */
+	int		daemon;			/* -d: detach */
+	char		pidfile[PATH_MAX];	/* "": none */
+	char		user[64];		/* "": stay who we are */
+	uid_t		uid;			/* user, looked up */
+	gid_t		gid;
 };
 
 /* One entry per key: the file's name for it; the long option is the same
  * with '-' for '_'. */
 struct settings_key {
 	const char	*name;
-	const char	*arg;	/* how --help shows the value */
+	const char	*arg;	/* how --help shows the value; NULL: a flag
+				 * (yes or no in the file, bare on the
+				 * command line) */
 	const char	*help;
 };
 extern const struct settings_key settings_keys[];

@@ -15,6 +15,11 @@
 #include "settings.h"
 #include "log.h"
 #include "server.h"
+#include "service.h"
+
+/* What this build can do beyond the core echo, for -V; optional parts
+ * add themselves here as they come. */
+#define FEATURES " systemd-notify socket-activation reuseport"
 
 #define OPT_KEY		256	/* + index into settings_keys */
 #define OPT_CHECK	(OPT_KEY + 100)
@@ -23,7 +28,7 @@ static void
 upcased_usage(FILE *fp)
 {
 	fprintf(fp,
-"usage: upcased [-vqhV] [-c FILE] [--check-config] [-l ADDR]... [--KEY VALUE]...\n"
+"usage: upcased [-dvqhV] [-c FILE] [--check-config] [-l ADDR]... [--KEY VALUE]...\n"
 "Uppercase-echo daemon: every a-z byte a client sends comes back as A-Z,\n"
 "every other byte unchanged.\n"
 "\n"
@@ -34,6 +39,7 @@ upcased_usage(FILE *fp)
 "                       udp); mode=0660 owner=NAME group=NAME (unix)\n"
 "  -c, --config FILE    read key = value settings; options override them\n"
 "      --check-config   validate, print the effective settings, exit\n"
+"  -d, --daemon         detach into the background (daemon = yes)\n"
 "  -v, --verbose        log every connection (log_level = debug)\n"
 "  -q, --quiet          log only the stable lines (listening on, ready,\n"
 "                       stats, ...), warnings and errors (log_level = notice)\n"
@@ -43,16 +49,18 @@ upcased_usage(FILE *fp)
 "Every config key is also an option (idle_timeout is --idle-timeout):\n");
 	for (const struct settings_key *k = settings_keys; k->name != NULL; k++) {
 		char opt[64];
-		if (strcmp(k->name, "listen") == 0)
-			continue;	/* -l, above */
-		fprintf(fp, "  --%s %s\n      %s\n", settings_option_name(k->name, opt,
-		    sizeof(opt)), k->arg, k->help);
+		if (strcmp(k->name, "listen") == 0 || strcmp(k->name, "daemon") == 0)
+			continue;	/* -l and -d, above */
+		fprintf(fp, "  --%s%s%s\n      %s\n", settings_option_name(k->name,
+		    opt, sizeof(opt)), k->arg != NULL ? " " : "",
+		    k->arg != NULL ? k->arg : "", k->help);
 	}
 	fprintf(fp,
 "\nTimeouts T are seconds with a fraction (0.25) or none, as in Python's\n"
 "settimeout.  Signals: SIGINT/SIGTERM shut down gracefully (twice: at\n"
-"once), SIGUSR1 logs counters.  Exit status: 0 after a shutdown, 1 if the\n"
-"server could not start, 2 for a bad option or configuration.\n");
+"once), SIGUSR1 logs counters.  Flags (daemon) are yes or no in the\n"
+"file.  Exit status: 0 after a shutdown, 1 if the server could not\n"
+"start, 2 for a bad option or configuration.\n");
 }
 
 static struct option *
@@ -81,7 +89,8 @@ build_options(void)
 		if (name == NULL)
 			return NULL;
 		opts[nfixed + i].name = name;
-		opts[nfixed + i].has_arg = required_argument;
+		opts[nfixed + i].has_arg = settings_keys[i].arg != NULL ?
+		    required_argument : no_argument;
 		opts[nfixed + i].val = OPT_KEY + (int)i;
 	}
 	return opts;
@@ -102,7 +111,7 @@ static int
 collect_args(int argc, char **argv, const struct option *opts,
     struct settings_source *src, int *check)
 {
-	static const char shortopts[] = "c:l:vqhV";
+	static const char shortopts[] = "c:l:dvqhV";
 	int ch;
 
 	opterr = 0;	/* our own messages, without the full argv[0] */
@@ -120,11 +129,14 @@ collect_args(int argc, char **argv, const struct option *opts,
 			upcased_usage(stdout);
 			return EXIT_OK;
 		case 'V':
-			printf("upcased %s (libevent %s)\n", PACKAGE_VERSION,
-			    event_get_version());
+			printf("upcased %s (libevent %s)\nfeatures:%s\n",
+			    PACKAGE_VERSION, event_get_version(), FEATURES);
 			return EXIT_OK;
 		case 'l':
 			*a = (struct settings_arg){ "listen", optarg, "-l" };
+			break;
+		case 'd':
+			*a = (struct settings_arg){ "daemon", "yes", "-d" };
 			break;
 		case 'v':
 			*a = (struct settings_arg){ "log_level", "debug", "-v" };
@@ -146,8 +158,9 @@ collect_args(int argc, char **argv, const struct option *opts,
 			fprintf(stderr, "Try 'upcased --help'.\n");
 			return EXIT_USAGE;
 		default:
+			/* A flag's bare option means yes. */
 			*a = (struct settings_arg){ settings_keys[ch - OPT_KEY].name,
-			    optarg, NULL };
+			    optarg != NULL ? optarg : "yes", NULL };
 			break;
 		}
 		src->nargs++;
@@ -166,6 +179,7 @@ main(int argc, char **argv)
 	struct settings cfg;
 	struct settings_source src = { NULL, NULL, 0 };
 	struct option *opts;
+	struct service *svc;
 	char err[SETTINGS_ERRLEN], cwd[PATH_MAX], path[PATH_MAX];
 	int check = 0, rc;
 
@@ -218,7 +232,11 @@ main(int argc, char **argv)
 		rc = EXIT_START;
 		goto out;
 	}
-	rc = server_run(&cfg);
+	log_tee_stderr(1);
+	if ((svc = service_begin(&cfg, &rc)) == NULL)
+		goto out;
+	rc = server_run(&cfg, svc);
+	service_end(svc, rc);
 out:
 	free_options(opts);
 	free(src.args);

@@ -1,0 +1,43 @@
+/* service.h: upcased as a service of the system: detaching (-d), the
+ * pidfile, dropping privileges, and telling a service manager (systemd's
+ * notification protocol) and a waiting parent where it stands. */
+#ifndef SERVICE_H
+#define SERVICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "settings.h"
+
+struct service;
+
+/*
+ * Before anything is bound: detach if -d (the parent waits for the
+ * verdict), take the pidfile's lock (a live instance: exit 1 at once),
+ * and read what the service manager passed.  Returns the service, or NULL
+ * with the reason logged; *status is then the exit status.
+ */
+struct service *service_begin(const struct settings *cfg, int *status);
+
+/* Once every listener is bound and the log is open: write the pidfile,
+ * hand the files to `user` and drop to it.  Returns 0, or -1 (logged). */
+int	service_bound(struct service *svc, const struct settings *cfg);
+
+/* Serving: tell the parent (-d) and the service manager. */
+void	service_ready(struct service *svc, const char *status);
+
+/* Reloading and reloaded, stopping: the service manager's view. */
+void	service_reloading(struct service *svc);
+void	service_reloaded(struct service *svc, const char *status);
+void	service_stopping(struct service *svc);
+
+/* The service manager's watchdog interval (0: none): WATCHDOG=1 at half
+ * of it keeps a live loop from being restarted. */
+uint64_t service_watchdog_usec(const struct service *svc);
+void	service_watchdog(struct service *svc);
+
+/* At exit, with the process's exit status: a parent still waiting hears
+ * it; the pidfile goes if it is still ours. */
+void	service_end(struct service *svc, int status);
+
+#endif
