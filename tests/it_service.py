@@ -213,6 +213,7 @@ def test_pidfile_second_instance_refused():
     with tempfile.TemporaryDirectory() as d:
         pidf = os.path.join(d, "u.pid")
         with Daemon("--pidfile", pidf) as first:
+            first.wait_log(r" notice ready: ")  # the pidfile is written
             pid = read_pid(pidf)
             expect(pid == first.proc.pid, "pidfile names the daemon",
                    first.proc.pid, pid)
@@ -235,6 +236,7 @@ def test_pidfile_second_instance_refused():
         with open(pidf, "w") as f:
             f.write("999999\n")
         with Daemon("--pidfile", pidf) as again:
+            again.wait_log(r" notice ready: ")
             expect(read_pid(pidf) == again.proc.pid, "stale pidfile replaced",
                    again.proc.pid, read_pid(pidf))
             again.stop()
