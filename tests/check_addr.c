@@ -47,6 +47,12 @@ static const struct good_case good[] = {
 	    53 },
 	{ "[fe80::3%4000000000]:1", "[fe80::3%4000000000]:1", AF_INET6,
 	    ADDR_TCP, 0, 1 },
+	/* The C library takes a name only for link-local scopes (unicast
+	 * and multicast), a number for any. */
+	{ "[ff02::1%lo]:9", "[ff02::1%lo]:9", AF_INET6, ADDR_TCP, 0, 9 },
+	{ "udp:[::%1]:3", "udp:[::%1]:3", AF_INET6, ADDR_UDP, 0, 3 },
+	{ "[2001:db8::1%1]:80", "[2001:db8::1%1]:80", AF_INET6, ADDR_TCP, 0,
+	    80 },
 };
 
 struct bad_case {

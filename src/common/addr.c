@@ -187,20 +187,25 @@ addr_from_sockaddr(struct addr *a, enum addr_kind kind,
 	a->len = len;
 }
 
-/* A link-local address means nothing without its interface: "%eth0"
- * (or "%3" for an index with no name now), which addr_parse reads back;
- * "" for no scope. */
+/* A link-local address means nothing without its interface: "%eth0",
+ * or "%3" where the index names no interface now; "" for no scope.  The
+ * C library reads a scope by name only for link-local addresses (and
+ * node- and link-local multicast), by number for any: print what
+ * addr_parse reads back. */
 static const char *
-format_scope(uint32_t scope_id, char *buf, size_t len)
+format_scope(const struct sockaddr_in6 *sin6, char *buf, size_t len)
 {
+	const struct in6_addr *ip = &sin6->sin6_addr;
 	char name[IF_NAMESIZE];
 
-	if (scope_id == 0)
+	if (sin6->sin6_scope_id == 0)
 		return "";
-	if (if_indextoname(scope_id, name) != NULL)
+	if ((IN6_IS_ADDR_LINKLOCAL(ip) || IN6_IS_ADDR_MC_NODELOCAL(ip) ||
+	    IN6_IS_ADDR_MC_LINKLOCAL(ip)) &&
+	    if_indextoname(sin6->sin6_scope_id, name) != NULL)
 		snprintf(buf, len, "%%%s", name);
 	else
-		snprintf(buf, len, "%%%u", (unsigned)scope_id);
+		snprintf(buf, len, "%%%u", (unsigned)sin6->sin6_scope_id);
 	return buf;
 }
 
@@ -241,7 +246,7 @@ addr_format(const struct addr *a, char *buf, size_t len)
 		}
 		inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof(ip));
 		snprintf(buf, len, "%s[%s%s]:%d", prefix, ip,
-		    format_scope(sin6->sin6_scope_id, scope, sizeof(scope)),
+		    format_scope(sin6, scope, sizeof(scope)),
 		    ntohs(sin6->sin6_port));
 		break;
 	}
