@@ -226,10 +226,14 @@ def test_max_conns_pauses_and_resumes():
         except socket.timeout:
             pass
         held.pop().close()
-        d.wait_log(r"below max_conns \(3\) again")
         expect(recv_exactly(extra, 7) == b"WAITING", "served once one closed")
+        # Taking the freed slot paused again: one episode until accepting
+        # has run for a second without a pause.
         for s in held + [extra]:
             s.close()
+        m = d.wait_log(r"below max_conns \(3\) again: accepting "
+                       r"\((\d+) pauses, [\d.]+ s paused\)$")
+        expect(m.group(1) == "2", "pauses in the episode", "2", m.group(1))
         d.stop()
 
 
@@ -348,6 +352,54 @@ def test_max_conns_reached_before_descriptors_run_out():
         d.stop()
 
 
+def _churn(addr, seconds, clients=20):
+    return subprocess.run([UPCASE, "bench", "-q", "--churn", "-c",
+                           str(clients), "-d", str(seconds), "-t", "30", addr],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                          timeout=(seconds + 60) * SLOW)
+
+
+def _count(d, pattern):
+    return len([l for l in d.lines if re.search(pattern, l)])
+
+
+def test_max_conns_churn_is_one_episode():
+    # Churn at max_conns pauses and resumes thousands of times: the log
+    # says so once, when it starts, and once when it is over, with the
+    # count and the time spent paused.
+    with Daemon("--max-conns", "3", "--threads", "1") as d:
+        _churn(d.addr, 2)
+        m = d.wait_log(r"below max_conns \(3\) again: accepting "
+                       r"\((\d+) pauses, ([\d.]+) s paused\)$", timeout=20)
+        pauses = int(m.group(1))
+        expect(pauses > 1, "pauses counted in the episode", "> 1", pauses)
+        expect(_count(d, r"max_conns \(3\) reached") == 1 and
+               _count(d, r"below max_conns") == 1, "one line at each end "
+               "of the episode", 2, [l for l in d.lines if "max_conns" in l][:6])
+        st = d.stats()
+        expect(st["limit_pauses"] == pauses, "limit_pauses counts every "
+               "pause", pauses, st["limit_pauses"])
+        d.stop()
+
+
+def test_descriptor_exhaustion_under_churn_is_one_episode():
+    # Out of descriptors with clients coming and going: accept fails,
+    # retries, succeeds, fails again.  One line when it starts, one when
+    # accepting has run for a second without failing.
+    with Daemon("--max-conns", "1000", "--threads", "1") as d:
+        resource.prlimit(d.proc.pid, resource.RLIMIT_NOFILE,
+                         (d.nfds() + 4, d.nfds() + 4))
+        _churn(d.addr, 2, clients=30)
+        m = d.wait_log(r"accepting connections again \((\d+) pauses?, "
+                       r"[\d.]+ s paused\)$", timeout=20)
+        expect(_count(d, r" accept: .*: pausing accepts") == 1 and
+               _count(d, r"accepting connections again") == 1,
+               "one line at each end of the episode", 2,
+               [l for l in d.lines if "accept" in l][:6])
+        expect(int(m.group(1)) >= 1, "pauses counted", ">= 1", m.group(1))
+        d.stop()
+
+
 def test_a_flooded_listener_does_not_starve_the_others():
     # At max_conns every free slot is contended: a TCP port flooded with
     # churn must not lock the unix socket out.  Each unix client is
@@ -395,4 +447,6 @@ if __name__ == "__main__":
         test_max_conns_above_the_limit_is_refused,
         test_max_conns_reached_before_descriptors_run_out,
         test_a_flooded_listener_does_not_starve_the_others,
+        test_max_conns_churn_is_one_episode,
+        test_descriptor_exhaustion_under_churn_is_one_episode,
     ])

@@ -3,6 +3,7 @@
  * same loop), pauses accepting at max_conns and on descriptor exhaustion,
  * and orchestrates the graceful shutdown. */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 
 #include "activation.h"
 #include "dgram.h"
+#include "episode.h"
 #include "exitcodes.h"
 #include "log.h"
 #include "server.h"
@@ -35,6 +37,21 @@ struct listener {
 	struct sock_file	 file;	/* unix: the socket file bound */
 	struct evconnlistener	*lev;	/* stream */
 	struct dgram		*dg;	/* UDP */
+};
+
+/* Why accepting is paused.  Each reason has its own episode: a first
+ * line when it starts, a last one with the counts when it ends. */
+enum pause_why {
+	PAUSE_LIMIT,		/* at max_conns */
+	PAUSE_ERROR,		/* accept() failed: EMFILE and friends */
+	PAUSE__COUNT
+};
+
+struct pause {
+	struct episode		 ep;
+	struct event		*quiet_ev;	/* ends the episode */
+	struct server		*srv;
+	enum pause_why		 why;
 };
 
 struct server {
@@ -60,11 +77,11 @@ struct server {
 	_Atomic int		 workers_stopped;
 
 	/* Main thread only. */
-	int			 paused_limit;
-	int			 paused_error;
-	int			 accept_trouble;	/* logged this episode */
+	struct pause		 pause[PAUSE__COUNT];
 	int			 stopping;
 };
+
+#define is_paused(srv, why)	((srv)->pause[(why)].ep.paused)
 
 /*
  * Enable or disable every stream listener.  Only ever from this loop's
@@ -94,17 +111,65 @@ listeners_set(struct server *srv, int on)
 	}
 }
 
+/* Stop accepting for why; reason is accept()'s error for PAUSE_ERROR. */
+static void
+server_pause(struct server *srv, enum pause_why why, const char *reason)
+{
+	struct pause *p = &srv->pause[why];
+
+	if (episode_pause(&p->ep, episode_now())) {
+		if (why == PAUSE_LIMIT)
+			log_notice("max_conns (%d) reached: pausing accepts",
+			    srv->cfg->max_conns);
+		else
+			log_warn("accept: %s: pausing accepts, retrying every "
+			    "%d ms", reason, ACCEPT_RETRY_MS);
+	}
+	evtimer_del(p->quiet_ev);
+	listeners_set(srv, 0);
+}
+
+static void
+server_unpause(struct server *srv, enum pause_why why)
+{
+	struct pause *p = &srv->pause[why];
+	struct timeval quiet = { EPISODE_QUIET_US / 1000000,
+	    EPISODE_QUIET_US % 1000000 };
+
+	episode_resume(&p->ep, episode_now());
+	evtimer_add(p->quiet_ev, &quiet);
+}
+
+/* Accepting ran for EPISODE_QUIET_US without a pause for p->why. */
+static void
+pause_quiet_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct pause *p = arg;
+	uint64_t n;
+	int64_t us;
+
+	(void)fd;
+	(void)what;
+	if (!episode_end(&p->ep, &n, &us))
+		return;
+	if (p->why == PAUSE_LIMIT)
+		log_notice("below max_conns (%d) again: accepting (%" PRIu64
+		    " pause%s, %.3f s paused)", p->srv->cfg->max_conns, n,
+		    n == 1 ? "" : "s", (double)us / 1e6);
+	else
+		log_warn("accepting connections again (%" PRIu64 " pause%s, "
+		    "%.3f s paused)", n, n == 1 ? "" : "s", (double)us / 1e6);
+}
+
 static void
 maybe_resume(struct server *srv)
 {
-	if (srv->stopping || srv->paused_error)
+	if (srv->stopping || is_paused(srv, PAUSE_ERROR))
 		return;
-	if (srv->paused_limit && atomic_load(&srv->conns) < srv->cfg->max_conns) {
-		srv->paused_limit = 0;
-		log_notice("below max_conns (%d) again: accepting",
-		    srv->cfg->max_conns);
-	}
-	if (!srv->paused_limit)
+	if (is_paused(srv, PAUSE_LIMIT) &&
+	    atomic_load(&srv->conns) < srv->cfg->max_conns)
+		server_unpause(srv, PAUSE_LIMIT);
+	if (!is_paused(srv, PAUSE_LIMIT))
 		listeners_set(srv, 1);
 }
 
@@ -128,17 +193,10 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 {
 	struct server *srv = arg;
 
-	if (srv->accept_trouble) {
-		srv->accept_trouble = 0;
-		log_warn("accepting connections again");
-	}
 	if (server_take(srv, fd) >= srv->cfg->max_conns &&
-	    !srv->paused_limit) {
-		srv->paused_limit = 1;
+	    !is_paused(srv, PAUSE_LIMIT)) {
 		stats_add(worker_stats(srv->workers[0]), ST_LIMIT_PAUSES, 1);
-		log_notice("max_conns (%d) reached: pausing accepts",
-		    srv->cfg->max_conns);
-		listeners_set(srv, 0);
+		server_pause(srv, PAUSE_LIMIT, NULL);
 	}
 }
 
@@ -146,7 +204,7 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
  * accept() failed for a reason that retrying at once will not fix
  * (EMFILE, ENFILE, ENOBUFS, ENOMEM).  The listening socket stays readable,
  * so a listener left enabled would spin: pause all of them and retry from
- * a timer.  Logged once per episode.
+ * a timer.
  */
 static void
 accept_error_cb(struct evconnlistener *lev, void *arg)
@@ -156,13 +214,7 @@ accept_error_cb(struct evconnlistener *lev, void *arg)
 	int err = EVUTIL_SOCKET_ERROR();
 
 	stats_add(worker_stats(srv->workers[0]), ST_ACCEPT_ERRORS, 1);
-	if (!srv->accept_trouble) {
-		srv->accept_trouble = 1;
-		log_warn("accept: %s: pausing accepts, retrying every %d ms",
-		    evutil_socket_error_to_string(err), ACCEPT_RETRY_MS);
-	}
-	srv->paused_error = 1;
-	listeners_set(srv, 0);
+	server_pause(srv, PAUSE_ERROR, evutil_socket_error_to_string(err));
 	evtimer_add(srv->retry_ev, &tv);
 }
 
@@ -171,7 +223,7 @@ retry_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *srv = arg;
 
-	srv->paused_error = 0;
+	server_unpause(srv, PAUSE_ERROR);
 	maybe_resume(srv);
 }
 
@@ -205,7 +257,7 @@ hook_woken(void *arg)
 			event_base_loopbreak(srv->base);
 		return;
 	}
-	if (srv->paused_limit)
+	if (is_paused(srv, PAUSE_LIMIT))
 		maybe_resume(srv);
 }
 
@@ -303,6 +355,8 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 	log_info("%s: shutting down: no new connections, finishing pending "
 	    "replies", signame);
 	evtimer_del(srv->retry_ev);
+	for (int i = 0; i < PAUSE__COUNT; i++)
+		evtimer_del(srv->pause[i].quiet_ev);
 	listeners_drain(srv);
 	close_listeners(srv, 1);
 	for (int i = 0; i < srv->nworkers; i++)
@@ -492,6 +546,9 @@ server_free(struct server *srv)
 	for (int i = 0; i < srv->ninh; i++)
 		if (!srv->inh[i].claimed)
 			close(srv->inh[i].fd);
+	for (int i = 0; i < PAUSE__COUNT; i++)
+		if (srv->pause[i].quiet_ev != NULL)
+			event_free(srv->pause[i].quiet_ev);
 	if (srv->base != NULL)
 		event_base_free(srv->base);
 	free(srv);
@@ -534,6 +591,14 @@ server_run(const struct settings *cfg, struct service *svc)
 	srv->retry_ev = evtimer_new(srv->base, retry_cb, srv);
 	if (srv->retry_ev == NULL)
 		goto out;
+	for (int i = 0; i < PAUSE__COUNT; i++) {
+		struct pause *p = &srv->pause[i];
+		p->srv = srv;
+		p->why = (enum pause_why)i;
+		p->quiet_ev = evtimer_new(srv->base, pause_quiet_cb, p);
+		if (p->quiet_ev == NULL)
+			goto out;
+	}
 	for (int i = 0; i < SERVER_NSIGS; i++) {
 		srv->sig_ev[i] = evsignal_new(srv->base, server_sigs[i],
 		    server_signal_cb, srv);
