@@ -568,6 +568,47 @@ START_TEST(test_info_level_traces_nothing)
 }
 END_TEST
 
+/* A connection that has sent nothing yet gets the same grace at shutdown
+ * as a busy one: its first bytes may still be on their way. */
+START_TEST(test_drain_serves_a_connection_that_sent_nothing_yet)
+{
+	fx_open();
+	conn_shutdown_all(&F.env);
+	ck_assert_int_eq(F.env.nconns, 1);
+	peer_send(5);
+	fx_run_until(all_replies, "the reply to the first bytes");
+	check_replies();
+	ck_assert_msg(!F.peer_eof, "EOF instead of the reply");
+	fx_run_until(peer_saw_eof, "FIN once quiet");
+	ck_assert_int_eq(F.env.nconns, 1);
+	fx_run_until(conn_gone, "close once quiet and acknowledged");
+	check_closed("shutdown");
+}
+END_TEST
+
+START_TEST(test_drain_closes_a_silent_connection_once_quiet)
+{
+	fx_open();
+	conn_shutdown_all(&F.env);
+	ck_assert_int_eq(F.env.nconns, 1);
+	fx_run_until(peer_saw_eof, "FIN once quiet");
+	fx_run_until(conn_gone, "close once quiet");
+	check_closed("shutdown");
+	ck_assert_int_eq(F.ngot, 0);
+}
+END_TEST
+
+START_TEST(test_drain_ends_at_a_half_close)
+{
+	fx_open();
+	conn_shutdown_all(&F.env);
+	ck_assert_int_eq(shutdown(F.peer, SHUT_WR), 0);
+	fx_run_until(conn_gone, "close at the client's EOF");
+	check_closed("eof");
+	fx_run_until(peer_saw_eof, "EOF");
+}
+END_TEST
+
 /* Sleep, the loop not running, until at least when. */
 static void
 sleep_until(double when)
@@ -593,7 +634,7 @@ START_TEST(test_drain_serves_input_landing_with_its_deadline)
 	double due;
 
 	fx_open();
-	pump(2);		/* its reply unread yet: a drain, not a close */
+	pump(2);
 	conn_shutdown_all(&F.env);
 	due = now_s() + DRAIN_QUIET_S + PAST_QUIET_S;
 	ck_assert_int_eq(F.env.nconns, 1);
@@ -657,6 +698,9 @@ conn_suite(void)
 	tcase_add_test(tc, test_drain_then_quiet_close);
 	tcase_add_test(tc, test_lingering_close_discards_late_input);
 	tcase_add_test(tc, test_drain_serves_input_landing_with_its_deadline);
+	tcase_add_test(tc, test_drain_serves_a_connection_that_sent_nothing_yet);
+	tcase_add_test(tc, test_drain_closes_a_silent_connection_once_quiet);
+	tcase_add_test(tc, test_drain_ends_at_a_half_close);
 	tcase_add_test(tc, test_linger_reads_input_landing_with_its_deadline);
 	suite_add_tcase(s, tc);
 	return s;

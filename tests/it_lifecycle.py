@@ -130,7 +130,7 @@ def test_sigterm_loses_no_pending_reply():
     # A client uploads 4 MB, half-closes, and reads slowly, so the server
     # holds replies (and has stopped reading) when SIGTERM comes: every
     # byte must still come back, then EOF, and upcased exits 0.  An idle
-    # client is closed at once.
+    # client that stays quiet through the drain gets EOF and nothing else.
     data = random.Random(7).randbytes(4 * 1024 * 1024)
     with Daemon("--shutdown-timeout", "30", "--threads", "2") as d:
         idle = connect(d.addr)
@@ -141,7 +141,7 @@ def test_sigterm_loses_no_pending_reply():
         d.wait_bytes_in(256 * 1024)
         d.signal(signal.SIGTERM)
         d.wait_log(r"SIGTERM: shutting down")
-        expect(recv_until_eof(idle) == b"", "idle client closed at shutdown")
+        expect(recv_until_eof(idle) == b"", "idle client closed once quiet")
         got = _slow_read_until_eof(busy)
         sender.join()
         expect(len(got) == len(data), "bytes back after SIGTERM", len(data), len(got))
@@ -149,6 +149,32 @@ def test_sigterm_loses_no_pending_reply():
         rc = d.wait(30)
         expect(rc == 0, "exit status after graceful shutdown", 0, rc)
         expect(any("shutdown complete" in l for l in d.lines), "logs completion")
+
+
+def test_sigterm_serves_a_client_that_has_sent_nothing_yet():
+    # A client whose connect has returned but whose first bytes are still
+    # on their way at SIGTERM (a churn client) is not closed at once: it
+    # gets the same quiet grace as a busy one, is answered, then gets EOF
+    # once quiet.
+    with Daemon("-v", "--threads", "1") as d:
+        s = connect(d.addr)
+        d.wait_log(r"debug open ")
+        d.signal(signal.SIGTERM)
+        # Send only once the shutdown has reached the connection (its
+        # state trace, or its close), so the bytes are surely late.
+        m = d.wait_log(r"debug (conn \S+: reading -> draining|close .*)$")
+        s.sendall(b"first words")
+        try:
+            got = recv_exactly(s, 11)
+        except ConnectionResetError:
+            got = "reset"
+        expect(got == b"FIRST WORDS", "a reply to the first bytes, sent "
+               "after SIGTERM reached the connection (%s)" % m.group(1),
+               b"FIRST WORDS", got)
+        expect(recv_until_eof(s) == b"", "EOF once quiet")
+        rc = d.wait(30)
+        expect(rc == 0, "exit status after graceful shutdown", 0, rc)
+        s.close()
 
 
 def test_sigterm_while_client_still_sends():
@@ -373,6 +399,7 @@ if __name__ == "__main__":
         test_sample_config_is_valid,
         test_sigusr1_logs_counters,
         test_sigterm_loses_no_pending_reply,
+        test_sigterm_serves_a_client_that_has_sent_nothing_yet,
         test_sigterm_while_client_still_sends,
         test_eof_follows_the_last_reply_while_another_drains,
         test_lingering_close_absorbs_late_input,

@@ -563,27 +563,29 @@ fail:
 }
 
 /*
- * Graceful shutdown of one connection.  With nothing queued, nothing
- * unread and nothing unacknowledged it closes now.  Otherwise it keeps
- * being answered, also what is still on its way: a client mid-upload can
- * leave nothing unread for a moment while its next segment waits for our
- * window update.  Once it has sent nothing for drain_quiet and every reply
- * is out, conn_quiet() starts the lingering close; a half-close ends the
- * drain sooner.  Closing with unread input would make the kernel send a
- * reset, and a reset can destroy replies still unread in the client's
- * receive buffer.
+ * Graceful shutdown of one connection.  Every connection gets the same
+ * grace, also one that has sent nothing yet: its first bytes may still be
+ * on their way (a client's connect returns before its send), and a client
+ * mid-upload can leave nothing unread for a moment while its next segment
+ * waits for our window update.  It keeps being answered; once it has sent
+ * nothing for drain_quiet and every reply is out, conn_quiet() starts the
+ * lingering close; a half-close ends the drain sooner, and the worker's
+ * shutdown_timeout bounds it all.  Closing with unread input would make
+ * the kernel send a reset, and a reset can destroy replies still unread
+ * in the client's receive buffer.
  */
 static void
 conn_shutdown(struct conn *c)
 {
-	if (c->state != CONN_READING && c->state != CONN_PAUSED)
+	enum conn_state to;
+
+	if (c->state == CONN_READING)
+		to = CONN_DRAINING;
+	else if (c->state == CONN_PAUSED)
+		to = CONN_DRAIN_PAUSED;
+	else
 		return;		/* flushing: closes once its replies are out */
-	if (conn_pending(c) == 0 && !has_unread(c) && !has_unacked(c)) {
-		conn_close(c, CLOSE_SHUTDOWN);
-		return;
-	}
-	if (conn_enter_state(c, c->state == CONN_PAUSED ? CONN_DRAIN_PAUSED :
-	    CONN_DRAINING) != 0)
+	if (conn_enter_state(c, to) != 0)
 		conn_close(c, CLOSE_SHUTDOWN);
 }
 

@@ -36,8 +36,9 @@ struct conn_env {
  * as rejected; returns NULL. */
 struct conn *conn_new(struct conn_env *env, evutil_socket_t fd);
 
-/* Graceful shutdown: close the connections with nothing pending now; the
- * others once their replies are out. */
+/* Graceful shutdown: every connection is answered until it half-closes,
+ * or has been quiet for the drain's quiet time with every reply out (then
+ * a lingering close), whichever comes first. */
 void	conn_shutdown_all(struct conn_env *env);
 
 /* Close every connection at once (shutdown deadline, exit). */
