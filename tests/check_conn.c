@@ -568,6 +568,30 @@ START_TEST(test_info_level_traces_nothing)
 }
 END_TEST
 
+/* With no write timeout, a client that stops reading while replies wait
+ * is never closed by the idle timeout either (README): not while replies
+ * are pending, not while paused.  Once it reads them all and stays
+ * quiet, the idle timeout closes it. */
+START_TEST(test_no_write_timeout_keeps_a_stalled_reader)
+{
+	double until;
+
+	fx_timeouts(100000, 0);
+	F.env.max_pending = 8192;
+	fx_open();
+	fx_run_until(pumped_paused, "pause at max_pending");
+	until = now_s() + 10 * 0.1;	/* ten idle timeouts */
+	while (now_s() < until)
+		fx_step();
+	ck_assert_msg(F.env.nconns == 1, "closed while replies waited; log:\n%s",
+	    fx_log());
+	fx_run_until(all_replies, "every reply");
+	check_replies();
+	fx_run_until(conn_gone, "idle timeout once quiet");
+	check_closed("idle timeout");
+}
+END_TEST
+
 /* A connection that has sent nothing yet gets the same grace at shutdown
  * as a busy one: its first bytes may still be on their way. */
 START_TEST(test_drain_serves_a_connection_that_sent_nothing_yet)
@@ -690,6 +714,7 @@ conn_suite(void)
 	tcase_set_timeout(tc, 2 * DEADLINE_S);
 	tcase_add_test(tc, test_idle_timeout);
 	tcase_add_test(tc, test_write_timeout);
+	tcase_add_test(tc, test_no_write_timeout_keeps_a_stalled_reader);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("shutdown");
