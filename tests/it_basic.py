@@ -5,7 +5,9 @@ listener."""
 import os
 import random
 import socket
+import struct
 import threading
+import time
 
 from itlib import (Daemon, bupper, connect, expect, recv_exactly,
                    recv_until_eof, run_tests, parse_addr, SLOW)
@@ -194,6 +196,39 @@ def test_udp():
         d.stop()
 
 
+def test_udp_reply_that_cannot_be_sent_is_counted():
+    # A datagram from source port 0 (sent through a raw socket) can be
+    # received but not answered: sendto() refuses port 0.  The drop is
+    # counted, with the bytes that came in, and serving goes on.
+    try:
+        raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)
+    except PermissionError:
+        print("# skip: a raw socket needs CAP_NET_RAW")
+        return
+    with Daemon(listen=("udp:127.0.0.1:0",)) as d:
+        fam, kind, sa = parse_addr(d.addr)
+        data = b"no reply possible"
+        raw.sendto(struct.pack("!HHHH", 0, sa[1], 8 + len(data), 0) + data,
+                   ("127.0.0.1", 0))
+        raw.close()
+        deadline = time.monotonic() + 20 * SLOW
+        while True:
+            st = d.stats()
+            if st.get("dgrams_dropped") or time.monotonic() > deadline:
+                break
+            time.sleep(0.01)  # no event says "datagram read": poll gently
+        expect(st.get("dgrams_dropped") == 1 and st["bytes_in"] == len(data)
+               and st["dgrams"] == 0 and st["bytes_out"] == 0,
+               "a reply the kernel refused, in the stats line",
+               "dgrams_dropped=1 bytes_in=%d dgrams=0 bytes_out=0" % len(data),
+               st)
+        s = socket.socket(fam, kind)
+        s.settimeout(10 * SLOW)
+        s.sendto(b"still here", sa)
+        expect(s.recv(100) == b"STILL HERE", "served after the drop")
+        d.stop()
+
+
 def test_unix_socket_and_cleanup():
     path = "/tmp/upcased-it-%d.sock" % os.getpid()
     if os.path.exists(path):
@@ -306,6 +341,7 @@ if __name__ == "__main__":
         test_ipv6,
         test_any_address,
         test_udp,
+        test_udp_reply_that_cannot_be_sent_is_counted,
         test_unix_socket_and_cleanup,
         test_unix_path_not_a_socket_is_kept,
         test_several_listeners,

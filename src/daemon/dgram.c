@@ -39,16 +39,18 @@ dgram_read_cb(evutil_socket_t fd, short what, void *arg)
 				log_debug("udp recvfrom: %s", strerror(errno));
 			return;
 		}
+		stats_add(d->stats, ST_BYTES_IN, (uint64_t)n);
 		upper_copy(d->buf, d->buf, (size_t)n);
 		/* UDP is lossy by contract: a reply the kernel will not
-		 * take now is dropped, never queued without bound. */
+		 * take now (EAGAIN, ENOBUFS, an address it cannot send to)
+		 * is dropped and counted, never queued without bound. */
 		if (sendto(fd, d->buf, (size_t)n, 0, (struct sockaddr *)&ss,
 		    len) < 0) {
+			stats_add(d->stats, ST_DGRAMS_DROPPED, 1);
 			log_debug("udp sendto: %s", strerror(errno));
 			continue;
 		}
 		stats_add(d->stats, ST_DGRAMS, 1);
-		stats_add(d->stats, ST_BYTES_IN, (uint64_t)n);
 		stats_add(d->stats, ST_BYTES_OUT, (uint64_t)n);
 	}
 }

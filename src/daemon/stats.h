@@ -12,6 +12,7 @@ enum stat_id {
 	ST_BYTES_IN,
 	ST_BYTES_OUT,
 	ST_DGRAMS,		/* UDP datagrams answered */
+	ST_DGRAMS_DROPPED,	/* UDP replies the kernel refused */
 	ST_IDLE_TIMEOUTS,
 	ST_WRITE_TIMEOUTS,
 	ST_RESETS,		/* closed by a reset or socket error */
