@@ -2,14 +2,19 @@
 """Integration: what every client of upcased relies on -- the seed's
 exchange, byte exactness, concurrency, streams, half-close, every kind of
 listener."""
+import ctypes
 import os
 import random
+import re
+import shutil
 import socket
 import struct
+import subprocess
 import threading
 import time
 
-from itlib import (Daemon, bupper, connect, expect, recv_exactly,
+from itlib import (Daemon, UPCASE, UPCASED, bupper, connect, expect,
+                   recv_exactly,
                    recv_until_eof, run_tests, parse_addr, SLOW)
 
 
@@ -229,6 +234,55 @@ def test_udp_reply_that_cannot_be_sent_is_counted():
         d.stop()
 
 
+def _in_netns(name):
+    """A preexec_fn that moves the child into network namespace name."""
+    def enter():
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = os.open("/run/netns/" + name, os.O_RDONLY)
+        if libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
+            os._exit(97)
+        os.close(fd)
+    return enter
+
+
+def test_link_local_scope_round_trips():
+    # A link-local address needs its interface: the listening line names
+    # it (%lo) and reads back, as -l and through --check-config.  The
+    # address exists only in a network namespace of the test's own.
+    name = "upcased-it-%d" % os.getpid()
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        print("# skip: creating a network namespace needs root and ip(8)")
+        return
+    setup = [["ip", "netns", "add", name],
+             ["ip", "-n", name, "link", "set", "lo", "up"],
+             ["ip", "-n", name, "-6", "addr", "add", "fe80::1/64", "dev",
+              "lo", "nodad"]]
+    try:
+        for cmd in setup:
+            r = subprocess.run(cmd, capture_output=True, timeout=20)
+            if r.returncode != 0:
+                print("# skip: %s: %s" % (" ".join(cmd),
+                                          r.stderr.decode().strip()))
+                return
+        with Daemon(listen=("[fe80::1%lo]:0",), preexec_fn=_in_netns(name)) as d:
+            expect(re.fullmatch(r"\[fe80::1%lo\]:\d+", d.addr),
+                   "listening line with the scope", "[fe80::1%lo]:PORT", d.addr)
+            r = subprocess.run(["ip", "netns", "exec", name, UPCASE, "-m",
+                                "scoped", d.addr], capture_output=True,
+                               timeout=20 * SLOW)
+            expect(r.returncode == 0 and r.stdout == b"SCOPED\n",
+                   "upcase to the listening line's address", b"SCOPED\n",
+                   (r.returncode, r.stdout, r.stderr))
+            r = subprocess.run([UPCASED, "--check-config", "-l", d.addr],
+                               capture_output=True, timeout=20)
+            expect(("listen = %s\n" % d.addr).encode() in r.stdout,
+                   "--check-config prints it back", d.addr, r.stdout)
+            d.stop()
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True,
+                       timeout=20)
+
+
 def test_unix_socket_and_cleanup():
     path = "/tmp/upcased-it-%d.sock" % os.getpid()
     if os.path.exists(path):
@@ -342,6 +396,7 @@ if __name__ == "__main__":
         test_any_address,
         test_udp,
         test_udp_reply_that_cannot_be_sent_is_counted,
+        test_link_local_scope_round_trips,
         test_unix_socket_and_cleanup,
         test_unix_path_not_a_socket_is_kept,
         test_several_listeners,
