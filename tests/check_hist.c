@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "hist.h"
+#include "timeout.h"
 #include "check_main.h"
 
 #define N	100000
@@ -121,7 +122,7 @@ START_TEST(test_every_magnitude_within_one_percent)
 	uint64_t v;
 
 	ck_assert_ptr_nonnull(h);
-	for (v = 0; v < (UINT64_C(1) << 43); v = v < 4096 ? v + 1 : v + v / 97) {
+	for (v = 0; v < (UINT64_C(1) << 62); v = v < 4096 ? v + 1 : v + v / 97) {
 		uint64_t got;
 
 		hist_reset(h);
@@ -134,6 +135,39 @@ START_TEST(test_every_magnitude_within_one_percent)
 		/* Values below 256 are exact. */
 		if (v < 256)
 			ck_assert_uint_eq(got, v);
+	}
+	hist_free(h);
+}
+END_TEST
+
+/* Latencies as long as bench's options allow (-d plus -t, each up to a
+ * year): 90 replies of 1 ms and 10 of 10 hours must give p95 = 10 h, not
+ * a value clamped at a top bucket a few hours up. */
+START_TEST(test_long_latencies_within_one_percent)
+{
+	static const uint64_t longs[] = {
+		UINT64_C(36000) * 1000000000u,			/* 10 h */
+		UINT64_C(2) * TIMEOUT_MAX_S * 1000000000u,	/* -d + -t */
+		HIST_MAX,
+	};
+	struct hist *h = hist_new();
+
+	ck_assert_ptr_nonnull(h);
+	for (size_t k = 0; k < sizeof(longs) / sizeof(longs[0]); k++) {
+		uint64_t v = longs[k], got;
+
+		hist_reset(h);
+		for (int i = 0; i < 90; i++)
+			hist_record(h, 1000000);
+		for (int i = 0; i < 10; i++)
+			hist_record(h, v);
+		got = hist_percentile(h, 95);
+		ck_assert_msg(fabs((double)got - (double)v) <= (double)v / 100,
+		    "p95 of 90 x 1 ms and 10 x %llu ns: got %llu",
+		    (unsigned long long)v, (unsigned long long)got);
+		got = hist_percentile(h, 50);
+		ck_assert_msg(fabs((double)got - 1e6) <= 1e4, "p50: got %llu",
+		    (unsigned long long)got);
 	}
 	hist_free(h);
 }
@@ -262,6 +296,7 @@ hist_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_percentiles_match_reference, 0, 6);
 	tcase_add_test(tc, test_every_magnitude_within_one_percent);
+	tcase_add_test(tc, test_long_latencies_within_one_percent);
 	tcase_add_test(tc, test_merge_equals_recording_all);
 	tcase_add_test(tc, test_empty);
 	tcase_add_loop_test(tc, test_edge_values_alone, 0,

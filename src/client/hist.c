@@ -1,5 +1,7 @@
-/* hist.c: log-linear buckets, the HdrHistogram layout with 2 significant
- * binary digits of headroom over the 1% the bench promises. */
+/* hist.c: log-linear buckets, exactly HdrHistogram's layout for 2
+ * significant decimal digits and a lowest value of 1 (256 sub-buckets,
+ * the upper 128 of them per power of two), so that the counts can be
+ * written in its encoding index for index. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,14 +11,16 @@
 #define SUB_BITS	7			/* 128 buckets per power of two */
 #define SUB_COUNT	(1 << SUB_BITS)
 #define LINEAR		(2 * SUB_COUNT)		/* 0..255: one bucket per value */
-#define TOP_BIT		44			/* HIST_MAX < 2^TOP_BIT */
-#define NBUCKETS	((TOP_BIT - SUB_BITS) * SUB_COUNT + LINEAR)
+#define TOP_BIT		63			/* HIST_MAX < 2^TOP_BIT */
+/* HdrHistogram's countsArrayLength for HIST_MAX: one half-bucket of 128
+ * per power of two from 2^8 to 2^62, plus the 256 exact values. */
+#define NBUCKETS	((TOP_BIT - SUB_BITS + 1) * SUB_COUNT)
 
 struct hist {
 	uint64_t	count;
 	uint64_t	min;
 	uint64_t	max;
-	uint64_t	sum;
+	unsigned __int128 sum;	/* 2^63 x 2^64 values cannot overflow it */
 	uint64_t	counts[NBUCKETS];
 };
 

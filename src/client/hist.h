@@ -9,11 +9,12 @@
  * Values below 256 get a bucket each; above, every power of two is split
  * into 128 equal buckets, so a bucket is never wider than 1/128 of its
  * lower bound and its midpoint is within 1/256 of any value in it.
- * Values above HIST_MAX are counted in the top bucket (min and max stay
- * exact).  The unit is the caller's; bench records nanoseconds, and
- * HIST_MAX is then about 4.9 hours.
+ * HIST_MAX is HdrHistogram's largest trackable value (a signed 64-bit
+ * integer); values above it are counted in the top bucket (min and max
+ * stay exact).  The unit is the caller's; bench records nanoseconds, and
+ * HIST_MAX is then 292 years, far beyond any -d plus -t bench allows.
  */
-#define HIST_MAX	((UINT64_C(1) << 44) - 1)
+#define HIST_MAX	((UINT64_C(1) << 63) - 1)
 
 struct hist;
 
