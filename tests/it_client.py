@@ -242,6 +242,18 @@ def test_udp():
         rc, out, err, _ = upcase(d.addr, input=b"y" * 70000 + b"\n")
         expect(rc == EXIT_IO and b"does not fit in one datagram" in err,
                "udp line too long", (EXIT_IO, "does not fit"), (rc, err))
+        # The largest datagram, as a last line without a newline and as
+        # a line with one; one byte more is refused either way.
+        for line in (b"z" * 65507, b"z" * 65506 + b"\n",
+                     b"a\n" + b"z" * 65507):
+            rc, out, err, _ = upcase(d.addr, input=line)
+            expect_ok(rc, out, err, bupper(line), "udp input %r"
+                      % (line[:4] + b"..." + line[-2:]))
+        for line in (b"z" * 65507 + b"\n", b"z" * 65508):
+            rc, out, err, _ = upcase(d.addr, input=line)
+            expect(rc == EXIT_IO and b"does not fit in one datagram" in err,
+                   "udp line of %d bytes refused" % len(line),
+                   (EXIT_IO, "does not fit"), (rc, err))
         d.stop()
 
 

@@ -20,7 +20,9 @@ struct udp_client {
 	int		 fd;
 	int		 in_eof;
 	size_t		 start, end;	/* input not yet sent: in[start..end) */
-	unsigned char	 in[CLIENT_DGRAM_MAX];
+	/* One byte more than a datagram holds: a full datagram without a
+	 * newline leaves room to learn whether the input ends there. */
+	unsigned char	 in[CLIENT_DGRAM_MAX + 1];
 	unsigned char	 reply[65536];	/* more than any datagram */
 };
 
@@ -110,8 +112,13 @@ next_line(struct udp_client *u, const unsigned char **line)
 		ssize_t n;
 
 		nl = memchr(p, '\n', have);
+		len = nl != NULL ? (size_t)(nl - p) + 1 : have;
+		if (len > CLIENT_DGRAM_MAX) {
+			client_err("stdin", "a line of more than %d bytes does "
+			    "not fit in one datagram", CLIENT_DGRAM_MAX);
+			return -1;
+		}
 		if (nl != NULL || (u->in_eof && have > 0)) {
-			len = nl != NULL ? (size_t)(nl - p) + 1 : have;
 			*line = p;
 			u->start += len;
 			return (ssize_t)len;
@@ -121,11 +128,6 @@ next_line(struct udp_client *u, const unsigned char **line)
 		memmove(u->in, p, have);
 		u->start = 0;
 		u->end = have;
-		if (have == sizeof(u->in)) {
-			client_err("stdin", "a line of more than %d bytes does "
-			    "not fit in one datagram", CLIENT_DGRAM_MAX);
-			return -1;
-		}
 		n = read(STDIN_FILENO, u->in + have, sizeof(u->in) - have);
 		if (n < 0 && errno == EAGAIN) {
 			/* Someone else's non-blocking stdin: wait for it. */
