@@ -19,7 +19,7 @@ from itlib import (Daemon, SLOW, TestFailure, UPCASE, expect,
 HERE = os.path.dirname(os.path.abspath(__file__))
 WRONG = os.path.join(HERE, "wrong_server.py")
 KINDS = ("connect", "mismatch", "short", "extra", "reset", "close",
-         "timeout", "io")
+         "timeout", "unsent", "io")
 
 
 def bench(args, timeout=60):
@@ -309,6 +309,48 @@ def test_rate_counts_a_stall_from_the_schedule():
                500, j["messages"])
 
 
+def test_rate_stall_across_the_end_is_measured():
+    # The same 1 s freeze, from 0.5 s to 1.5 s, across the end of a 1 s
+    # run: the messages due from 0.5 s to 1 s were held back by
+    # --pipeline 1.  They are still sent when the server wakes up, and
+    # timed from their schedule, not dropped from the percentiles.
+    with WrongServer("pause") as w:
+        rc, j, err, took = bench_json(["--rate", "200", "-d", "1", "-c", "2",
+                                       "-t", "5", w.addr])
+        expect(rc == 0, "status (stderr: %s)" % err.strip(), 0, rc)
+        expect_clean(j, err, "--rate with a stall across the end")
+        expect(abs(j["messages"] - 200) <= 30,
+               "every message scheduled before the end is sent", 200,
+               j["messages"])
+        lat = j["latency_us"]
+        expect(lat["p90"] >= 300e3, "the stall is in p90", ">= 300 ms", lat)
+        expect(took < 1 + 5 + 2 * SLOW, "within -d + -t", "< 8 s", took)
+
+
+def test_rate_unsent_counted():
+    # A server that never answers: the one message in flight times out,
+    # and the 99 more scheduled before the end of the run, which the
+    # pipeline held back, are counted as unsent, not forgotten.
+    with WrongServer("stall") as w:
+        rc, j, err, took = bench_json(["--rate", "100", "-d", "1", "-c", "1",
+                                       "-t", "1", w.addr])
+        expect(rc == 4, "status when scheduled messages were never sent", 4,
+               rc)
+        e = j["errors_by_kind"]
+        expect(e["timeout"] == 1 and 98 <= e["unsent"] <= 100,
+               "1 timeout and 99 unsent", {"timeout": 1, "unsent": 99}, e)
+        expect(j["errors"] == e["timeout"] + e["unsent"],
+               "unsent counts among the errors", e["timeout"] + e["unsent"],
+               j["errors"])
+        expect("first unsent error" in err, "unsent told on stderr",
+               "first unsent error: ...", err)
+        rc, out, err, took = bench(["-q", "--rate", "100", "-d", "1", "-c",
+                                    "1", "-t", "1", w.addr])
+        expect(rc == 4 and re.search(r"errors +\d+ \(timeout 1, unsent \d+\)",
+                                     out), "unsent in the text summary",
+               "errors N (timeout 1, unsent M)", out)
+
+
 def test_idle_holds_connections():
     with Daemon() as d:
         p = subprocess.Popen([UPCASE, "bench", "--json", "-q", "--idle", "200",
@@ -415,6 +457,8 @@ if __name__ == "__main__":
         test_churn,
         test_rate_holds,
         test_rate_counts_a_stall_from_the_schedule,
+        test_rate_stall_across_the_end_is_measured,
+        test_rate_unsent_counted,
         test_idle_holds_connections,
         test_sources_spread,
         test_progress_and_sigint,

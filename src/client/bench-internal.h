@@ -39,7 +39,8 @@ struct bconn {
 						 * replies (or a connect) began
 						 * to be owed */
 	uint64_t		 started;	/* ns: connect() was called */
-	uint64_t		 sched0;	/* ns: --rate: message 0's time */
+	uint64_t		 sched0;	/* ns: --rate: message 0's time;
+						 * 0: not established */
 	uint32_t		 cycle;		/* --churn: connections so far */
 };
 
@@ -68,6 +69,11 @@ struct bench_worker {
 	uint64_t		 budget;
 	int			 stopping;
 	uint64_t		 deadline_ns;	/* 0: none */
+	uint64_t		 sched_end_ns;	/* --rate: messages scheduled
+						 * before this are owed: the
+						 * deadline, or an earlier stop
+						 * (UINT64_MAX: none yet) */
+	int			 cut;		/* the user stopped it hard */
 	double			 interval_ns;	/* --rate: per connection */
 	double			 ramp_per_ns;	/* --connect-rate share */
 	uint64_t		 ramp_start;
@@ -83,7 +89,9 @@ void	bconn_connect(struct bconn *c);
 void	bconn_close(struct bconn *c);
 void	bconn_retire(struct bconn *c);
 void	bconn_fail(struct bconn *c, enum bench_err kind, const char *what);
+void	bconn_soft_stop(struct bconn *c, uint64_t now);
 int	bench_take_budget(struct bench_worker *w);
+void	bench_count_unsent(struct bench_worker *w);
 
 /* The worker side (bench_worker.c): a connect finished, so there is room
  * for one that waits. */

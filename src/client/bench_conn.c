@@ -154,6 +154,17 @@ churn_next(struct bconn *c)
 	bconn_connect(c);
 }
 
+/* The run is over: a connection owing nothing is done; with --rate one
+ * first sends what is still due. */
+void
+bconn_soft_stop(struct bconn *c, uint64_t now)
+{
+	if (c->w->o->mode == BENCH_RATE)
+		bconn_pump(c, now);
+	else if (verify_owed(&c->v) == 0)
+		bconn_retire(c);
+}
+
 void
 bconn_fail(struct bconn *c, enum bench_err kind, const char *what)
 {
@@ -245,18 +256,70 @@ sched_at(const struct bconn *c, uint64_t seq)
 	return c->sched0 + (uint64_t)((double)seq * c->w->interval_ns);
 }
 
-/* Whether this connection will send anything after now. */
+/* Whether this connection will send anything after now.  --rate: every
+ * message scheduled before the end of the run, even once the run is over
+ * (--pipeline held it back while the server was slow): it goes out and
+ * is timed from its schedule, or bench_count_unsent() counts it. */
 static int
 bconn_more(const struct bconn *c)
 {
 	const struct bench_worker *w = c->w;
 
-	if (w->stopping || (w->limited && w->budget == 0))
+	if (w->limited && w->budget == 0)
 		return 0;
-	if (w->o->mode == BENCH_RATE && w->deadline_ns != 0 &&
-	    sched_at(c, c->v.sent) >= w->deadline_ns)
+	if (w->o->mode == BENCH_RATE)
+		return sched_at(c, c->v.sent) < w->sched_end_ns;
+	return !w->stopping;
+}
+
+/* --rate: messages of this connection scheduled before the end of the
+ * run and never sent.  sched0 is 0 for a connection never established:
+ * its schedule never began. */
+static uint64_t
+bconn_unsent(const struct bconn *c)
+{
+	const struct bench_worker *w = c->w;
+	uint64_t end = w->sched_end_ns, n;
+
+	if (w->o->mode != BENCH_RATE || c->sched0 == 0 || end <= c->sched0)
 		return 0;
-	return 1;
+	if (end == UINT64_MAX)		/* -n alone: the budget bounds it */
+		return UINT64_MAX;
+	/* The count of seq with sched_at(seq) < end, rounding as it does. */
+	n = (uint64_t)((double)(end - c->sched0) / w->interval_ns);
+	while (sched_at(c, n) < end)
+		n++;
+	while (n > 0 && sched_at(c, n - 1) >= end)
+		n--;
+	return n > c->v.sent ? n - c->v.sent : 0;
+}
+
+/* At the end of the worker's run: count every message that was due but
+ * never sent, at most what is left of -n, as errors of their own kind. */
+void
+bench_count_unsent(struct bench_worker *w)
+{
+	struct bconn *first = NULL;
+	uint64_t total = 0;
+	char what[192];
+
+	for (int i = 0; i < w->n; i++) {
+		uint64_t u = bconn_unsent(&w->conns[i]);
+
+		if (u > 0 && first == NULL)
+			first = &w->conns[i];
+		total = u > UINT64_MAX - total ? UINT64_MAX : total + u;
+	}
+	if (w->limited && total > w->budget)
+		total = w->budget;
+	if (total == 0)
+		return;
+	ctr_add(w, BENCH_ERRORS + BENCH_ERR_UNSENT, total);
+	snprintf(what, sizeof(what), "%llu messages scheduled before the end "
+	    "of the run were never sent (this one's, and others' of its "
+	    "thread): their connection ended, or replies owed held them back",
+	    (unsigned long long)total);
+	bconn_describe(first, BENCH_ERR_UNSENT, what);
 }
 
 /*

@@ -55,7 +55,8 @@ const char bench_usage[] =
 "\n"
 "Counts take k, m, g suffixes (x1000).  Exit status: 0 every reply verified;\n"
 "2 usage; 3 a connect failed or a connection was reset or closed early;\n"
-"4 a reply timed out; 5 a reply byte was wrong (or never asked for).\n";
+"4 a reply timed out (or, with --rate, a message due was never sent);\n"
+"5 a reply byte was wrong (or never asked for).\n";
 
 static const struct option longopts[] = {
 	{ "connections", required_argument, NULL, 'c' },

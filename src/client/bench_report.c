@@ -36,7 +36,7 @@ bench_report_status(const struct bench_result *r)
 	    e[BENCH_ERR_RESET] > 0 || e[BENCH_ERR_CLOSE] > 0 ||
 	    e[BENCH_ERR_IO] > 0)
 		return EXIT_CONNECT;
-	if (e[BENCH_ERR_TIMEOUT] > 0)
+	if (e[BENCH_ERR_TIMEOUT] > 0 || e[BENCH_ERR_UNSENT] > 0)
 		return EXIT_TIMEOUT;
 	return EXIT_OK;
 }

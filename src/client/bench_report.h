@@ -33,7 +33,8 @@ struct bench_progress {
 };
 
 /* A wrong byte or bytes nobody asked for: 5; else a failed connect, a
- * reset, a close or a short reply: 3; else reply timeouts: 4; else 0. */
+ * reset, a close or a short reply: 3; else reply timeouts or messages
+ * never sent: 4; else 0. */
 int	bench_report_status(const struct bench_result *r);
 
 uint64_t bench_report_errors(const uint64_t ctr[BENCH_CTR__COUNT]);

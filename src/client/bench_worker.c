@@ -21,7 +21,7 @@
 
 const char *const bench_err_names[BENCH_ERR__COUNT] = {
 	"connect", "mismatch", "short", "extra", "reset", "close", "timeout",
-	"io",
+	"unsent", "io",
 };
 
 static void	worker_hard_stop(struct bench_worker *, int);
@@ -159,18 +159,20 @@ static void
 worker_soft_stop(struct bench_worker *w)
 {
 	struct timeval tv = ns_to_tv(w->o->timeout_us * 1000u);
+	uint64_t now = bench_now_ns();
 
 	if (w->stopping)
 		return;
 	w->stopping = 1;
+	if (now < w->sched_end_ns)
+		w->sched_end_ns = now;
 	event_del(w->ramp_ev);
 	for (int i = 0; i < w->n; i++) {
 		struct bconn *c = &w->conns[i];
 
 		if (c->state == BCONN_OPEN) {
 			ctr_add(w, BENCH_HELD, 1);
-			if (verify_owed(&c->v) == 0)
-				bconn_retire(c);
+			bconn_soft_stop(c, now);
 		} else if (c->state != BCONN_DONE &&
 		    c->state != BCONN_CONNECTING) {
 			/* A connect in progress is like replies owed: -t to
@@ -236,8 +238,10 @@ stop_cb(evutil_socket_t fd, short what, void *arg)
 
 	while ((n = read(fd, cmd, sizeof(cmd))) > 0) {
 		for (ssize_t i = 0; i < n; i++) {
-			if (cmd[i] == 'h')
+			if (cmd[i] == 'h') {
+				w->cut = 1;
 				worker_hard_stop(w, 0);
+			}
 			else
 				worker_soft_stop(w);
 		}
@@ -263,6 +267,7 @@ bench_worker_thread_main(void *arg)
 	/* start_ns was set before this thread was created. */
 	if (o->duration_us != 0)
 		w->deadline_ns = w->run->start_ns + o->duration_us * 1000u;
+	w->sched_end_ns = w->deadline_ns != 0 ? w->deadline_ns : UINT64_MAX;
 	if (event_add(w->stop_ev, NULL) != 0 ||
 	    event_add(w->sweep_ev, &tv) != 0 ||
 	    event_add(w->tick_ev, &second) != 0)
@@ -279,6 +284,8 @@ bench_worker_thread_main(void *arg)
 		    w->id);
 out:
 	worker_hard_stop(w, 0);
+	if (!w->cut)
+		bench_count_unsent(w);
 	worker_flush_hist(w);
 	if (write(w->run->done_fd, &done, 1) != 1)
 		fprintf(stderr, "upcase bench: worker %d: cannot report "

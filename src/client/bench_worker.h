@@ -21,6 +21,7 @@ enum bench_err {
 	BENCH_ERR_CLOSE,	/* the server closed with replies owed, or
 				 * closed a connection we were holding */
 	BENCH_ERR_TIMEOUT,	/* no reply progress for -t */
+	BENCH_ERR_UNSENT,	/* --rate: due before the end, never sent */
 	BENCH_ERR_IO,		/* any other socket error */
 	BENCH_ERR__COUNT
 };
