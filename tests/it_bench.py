@@ -277,6 +277,25 @@ def test_churn():
         d.stop()
 
 
+def test_connect_rate_bounds_every_connect():
+    # --connect-rate R: at most about R connects a second, the first -c
+    # and, with --churn, every reconnect after them (each thread may
+    # start its first at once and catch up one slot a timer missed).
+    with Daemon() as d:
+        for mode in (["--churn", "-c", "2"], ["-c", "40"]):
+            rc, j, err, took = bench_json(mode + ["--connect-rate", "10",
+                                                  "-d", "2", "-T", "2",
+                                                  d.addr])
+            expect(rc == 0, "%s status (stderr: %s)" % (mode, err.strip()),
+                   0, rc)
+            limit = 10 * j["duration_s"] + 2 * 2
+            expect(2 < j["connections"] <= limit,
+                   "%s --connect-rate 10 for %.1f s: connections" %
+                   (" ".join(mode), j["duration_s"]), "3 .. %d" % limit,
+                   j["connections"])
+        d.stop()
+
+
 def test_rate_holds():
     with Daemon() as d:
         rc, j, err, took = bench_json(["--rate", "2000", "-d", "3", "-c", "20",
@@ -455,6 +474,7 @@ if __name__ == "__main__":
         test_connects_that_never_finish_are_errors,
         test_connect_finishing_after_the_duration_ends_the_run,
         test_churn,
+        test_connect_rate_bounds_every_connect,
         test_rate_holds,
         test_rate_counts_a_stall_from_the_schedule,
         test_rate_stall_across_the_end_is_measured,

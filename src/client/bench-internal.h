@@ -62,7 +62,10 @@ struct bench_worker {
 	uint64_t		*ring;
 	int			 first;
 	int			 n;
-	int			 nstarted;
+	int			*waitq;		/* ring of conns[] indexes waiting
+						 * to connect, in order */
+	int			 wq_head;
+	int			 wq_len;
 	int			 connecting;	/* connects in progress */
 	int			 live;		/* connections not retired */
 	int			 limited;	/* -n given: budget counts */
@@ -75,8 +78,8 @@ struct bench_worker {
 						 * (UINT64_MAX: none yet) */
 	int			 cut;		/* the user stopped it hard */
 	double			 interval_ns;	/* --rate: per connection */
-	double			 ramp_per_ns;	/* --connect-rate share */
-	uint64_t		 ramp_start;
+	uint64_t		 connect_gap_ns; /* --connect-rate share; 0: none */
+	uint64_t		 next_connect_ns; /* the next connect's slot */
 	struct hist		*hist;		/* since the last tick */
 	unsigned char		*buf;
 	_Alignas(64) _Atomic uint64_t ctr[BENCH_CTR__COUNT];
@@ -94,8 +97,10 @@ int	bench_take_budget(struct bench_worker *w);
 void	bench_count_unsent(struct bench_worker *w);
 
 /* The worker side (bench_worker.c): a connect finished, so there is room
- * for one that waits. */
+ * for one that waits; a --churn connection connects again when
+ * --connect-rate allows. */
 void	bench_kick_ramp(struct bench_worker *w);
+void	bench_reconnect(struct bconn *c);
 
 static inline struct timeval
 ns_to_tv(uint64_t ns)

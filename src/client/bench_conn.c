@@ -146,12 +146,12 @@ static void
 churn_next(struct bconn *c)
 {
 	bconn_close(c);
-	if (c->w->stopping || !bench_take_budget(c->w)) {
+	if (c->w->stopping) {
 		bconn_retire(c);
 		return;
 	}
 	c->cycle++;
-	bconn_connect(c);
+	bench_reconnect(c);
 }
 
 /* The run is over: a connection owing nothing is done; with --rate one

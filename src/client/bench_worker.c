@@ -41,12 +41,26 @@ bench_worker_get(const struct bench_worker *w, enum bench_ctr c)
 	return atomic_load_explicit(&w->ctr[c], memory_order_relaxed);
 }
 
-/* Begin connection nstarted, in whatever way the mode begins one. */
-static void
-start_next(struct bench_worker *w)
+/* --connect-rate: whether a connect may begin now, taking its slot if
+ * so.  Slots are connect_gap_ns apart; one missed by a late timer may be
+ * caught up at once, but no more, so no second ever sees a burst. */
+static int
+ramp_take(struct bench_worker *w, uint64_t now)
 {
-	struct bconn *c = &w->conns[w->nstarted++];
+	if (w->connect_gap_ns == 0)
+		return 1;
+	if (now < w->next_connect_ns)
+		return 0;
+	w->next_connect_ns += w->connect_gap_ns;
+	if (w->next_connect_ns < now)
+		w->next_connect_ns = now;
+	return 1;
+}
 
+/* Begin a connect, in whatever way the mode begins one. */
+static void
+ramp_begin(struct bench_worker *w, struct bconn *c)
+{
 	if (w->o->mode == BENCH_CHURN && !bench_take_budget(w)) {
 		bconn_retire(c);
 		return;
@@ -54,41 +68,54 @@ start_next(struct bench_worker *w)
 	bconn_connect(c);
 }
 
+static struct bconn *
+ramp_pop(struct bench_worker *w)
+{
+	struct bconn *c = &w->conns[w->waitq[w->wq_head]];
+
+	w->wq_head = (w->wq_head + 1) % w->n;
+	w->wq_len--;
+	return c;
+}
+
+/* Without the ramp's timer nothing waiting would ever start: give those
+ * up. */
+static void
+ramp_give_up(struct bench_worker *w)
+{
+	while (w->wq_len > 0)
+		bconn_retire(ramp_pop(w));
+}
+
 /*
- * Start what is due: everything at once, or what --connect-rate allows by
- * now; at most START_BATCH per call and CONNECTING_MAX in progress.  The
- * timer brings us back: at once for the next batch, at the rate's next
- * time, or (bench_kick_ramp) when a connect in progress finishes.
+ * Start what waits (every connection at first; with --churn each
+ * reconnect that --connect-rate held back): all at once, or what
+ * --connect-rate allows by now; at most START_BATCH per call and
+ * CONNECTING_MAX in progress.  The timer brings us back: at once for the
+ * next batch, at the rate's next slot, or (bench_kick_ramp) when a
+ * connect in progress finishes.
  */
 static void
 ramp_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct bench_worker *w = arg;
-	uint64_t now = bench_now_ns(), due = (uint64_t)w->n, next = now;
+	uint64_t now = bench_now_ns(), next = now;
 	struct timeval tv;
-	int batch = 0;
+	int batch = 0, allowed = 1;
 
-	if (w->ramp_per_ns > 0)
-		due = 1 + (uint64_t)((double)(now - w->ramp_start) *
-		    w->ramp_per_ns);
-	while (!w->stopping && w->nstarted < w->n &&
-	    (uint64_t)w->nstarted < due && w->connecting < CONNECTING_MAX &&
-	    batch++ < START_BATCH)
-		start_next(w);
-	if (w->stopping || w->nstarted == w->n ||
-	    w->connecting >= CONNECTING_MAX)
-		return;
-	if ((uint64_t)w->nstarted < due)
-		next = now;		/* the batch is full: yield */
-	else if (w->ramp_per_ns > 0)
-		next = w->ramp_start + (uint64_t)((double)w->nstarted /
-		    w->ramp_per_ns);
-	tv = ns_to_tv(next > now ? next - now : 0);
-	if (evtimer_add(w->ramp_ev, &tv) != 0) {
-		/* Without the timer nothing else starts: give those up. */
-		while (w->nstarted < w->n)
-			bconn_retire(&w->conns[w->nstarted++]);
+	while (!w->stopping && w->wq_len > 0 &&
+	    w->connecting < CONNECTING_MAX && batch < START_BATCH &&
+	    (allowed = ramp_take(w, now))) {
+		ramp_begin(w, ramp_pop(w));
+		batch++;
 	}
+	if (w->stopping || w->wq_len == 0 || w->connecting >= CONNECTING_MAX)
+		return;
+	if (!allowed)
+		next = w->next_connect_ns;
+	tv = ns_to_tv(next > now ? next - now : 0);
+	if (evtimer_add(w->ramp_ev, &tv) != 0)
+		ramp_give_up(w);
 }
 
 /* A connect finished: room for another, if any wait. */
@@ -97,12 +124,26 @@ bench_kick_ramp(struct bench_worker *w)
 {
 	struct timeval now = { 0, 0 };
 
-	if (w->stopping || w->nstarted == w->n || w->ramp_ev == NULL ||
+	if (w->stopping || w->wq_len == 0 || w->ramp_ev == NULL ||
 	    evtimer_pending(w->ramp_ev, NULL))
 		return;
 	if (evtimer_add(w->ramp_ev, &now) != 0)
-		while (w->nstarted < w->n)
-			bconn_retire(&w->conns[w->nstarted++]);
+		ramp_give_up(w);
+}
+
+/* --churn: connection c (closed) connects again, as soon as
+ * --connect-rate allows and after those already waiting. */
+void
+bench_reconnect(struct bconn *c)
+{
+	struct bench_worker *w = c->w;
+
+	if (w->wq_len == 0 && ramp_take(w, bench_now_ns())) {
+		ramp_begin(w, c);
+		return;
+	}
+	w->waitq[(w->wq_head + w->wq_len++) % w->n] = (int)(c - w->conns);
+	bench_kick_ramp(w);
 }
 
 /* Each connection owing replies (or a connect) that made no progress for
@@ -115,7 +156,7 @@ sweep_cb(evutil_socket_t fd, short what, void *arg)
 	uint64_t now = bench_now_ns(), limit = w->o->timeout_us * 1000u;
 	char why[64];
 
-	for (int i = 0; i < w->nstarted; i++) {
+	for (int i = 0; i < w->n; i++) {
 		struct bconn *c = &w->conns[i];
 
 		if (now - c->progress <= limit)
@@ -167,6 +208,7 @@ worker_soft_stop(struct bench_worker *w)
 	if (now < w->sched_end_ns)
 		w->sched_end_ns = now;
 	event_del(w->ramp_ev);
+	w->wq_len = 0;		/* retired below */
 	for (int i = 0; i < w->n; i++) {
 		struct bconn *c = &w->conns[i];
 
@@ -277,7 +319,7 @@ bench_worker_thread_main(void *arg)
 		if (event_add(w->deadline_ev, &tv) != 0)
 			goto out;
 	}
-	w->ramp_start = now;
+	w->next_connect_ns = now;
 	ramp_cb(-1, 0, w);
 	if (w->live > 0 && event_base_dispatch(w->base) != 0)
 		fprintf(stderr, "upcase bench: worker %d: event loop failed\n",
@@ -317,8 +359,11 @@ bench_worker_new(struct bench_run *run, int id, int first, int n,
 		atomic_init(&w->ctr[i], 0);
 	if (o->mode == BENCH_RATE)
 		w->interval_ns = 1e9 * o->conns / o->rate;
-	if (o->connect_rate > 0)
-		w->ramp_per_ns = o->connect_rate * n / o->conns / 1e9;
+	/* This worker's share of --connect-rate, as a gap between connects
+	 * (a worker with no connections never uses it). */
+	if (o->connect_rate > 0 && n > 0)
+		w->connect_gap_ns = (uint64_t)(1e9 * o->conns /
+		    (o->connect_rate * n));
 
 	/* --rate: message times are scheduled to the microsecond; epoll's
 	 * millisecond timeouts would add up to 1 ms of our own lateness to
@@ -345,12 +390,14 @@ bench_worker_new(struct bench_run *run, int id, int first, int n,
 	w->hist = hist_new();
 	w->buf = malloc(READ_BUF);
 	w->conns = calloc((size_t)n, sizeof(*w->conns));
+	w->waitq = calloc((size_t)n, sizeof(*w->waitq));
 	if (o->mode == BENCH_CLOSED)
 		w->ring = calloc((size_t)n * (size_t)o->pipeline,
 		    sizeof(*w->ring));
 	if (w->stop_ev == NULL || w->deadline_ev == NULL || w->hard_ev == NULL ||
 	    w->sweep_ev == NULL || w->tick_ev == NULL || w->ramp_ev == NULL ||
 	    w->hist == NULL || w->buf == NULL || w->conns == NULL ||
+	    w->waitq == NULL ||
 	    (o->mode == BENCH_CLOSED && w->ring == NULL))
 		goto fail;
 	for (int i = 0; i < n; i++) {
@@ -359,7 +406,9 @@ bench_worker_new(struct bench_run *run, int id, int first, int n,
 		if (bconn_init(c, w, first + i, w->ring == NULL ? NULL :
 		    w->ring + (size_t)i * (size_t)o->pipeline) != 0)
 			goto fail;
+		w->waitq[i] = i;	/* every connection waits to start */
 	}
+	w->wq_len = n;
 	return w;
 fail:
 	if (cfg != NULL)
@@ -435,6 +484,7 @@ bench_worker_free(struct bench_worker *w)
 	hist_free(w->hist);
 	free(w->buf);
 	free(w->conns);
+	free(w->waitq);
 	free(w->ring);
 	free(w);
 }
