@@ -76,6 +76,7 @@ struct bench_worker {
 						 * before this are owed: the
 						 * deadline, or an earlier stop
 						 * (UINT64_MAX: none yet) */
+	uint64_t		 hard_at_ns;	/* the end plus -t */
 	int			 cut;		/* the user stopped it hard */
 	double			 interval_ns;	/* --rate: per connection */
 	uint64_t		 connect_gap_ns; /* --connect-rate share; 0: none */

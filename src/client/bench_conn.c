@@ -20,6 +20,11 @@
 
 /* Messages per sendmsg(). */
 #define IOV_BATCH	64
+/* The most one callback does before the loop runs again: a peer that
+ * keeps up with us (a deep pipeline on loopback) must not hold the
+ * deadline, the hard stop or the other connections off. */
+#define FLUSH_CALLS	16		/* sendmsg() calls per flush */
+#define READ_ROUNDS	4		/* full READ_BUF reads per wake-up */
 
 static int	bconn_pump(struct bconn *, uint64_t);
 static void	bconn_read_cb(evutil_socket_t, short, void *);
@@ -186,8 +191,23 @@ bconn_fail_errno(struct bconn *c, enum bench_err kind, int err)
 	bconn_fail(c, kind, strerror(err));
 }
 
-/* Write every queued message the kernel takes; arm EV_WRITE for the rest.
- * Returns 0, or -1 if the connection failed. */
+/* Come back to writing when the socket is writable.  Returns 0, or -1 if
+ * the connection failed. */
+static int
+bconn_want_write(struct bconn *c)
+{
+	if (c->wblocked)
+		return 0;
+	if (event_add(&c->wr, NULL) != 0) {
+		bconn_fail(c, BENCH_ERR_IO, "cannot watch for writing");
+		return -1;
+	}
+	c->wblocked = 1;
+	return 0;
+}
+
+/* Write the queued messages the kernel takes (up to FLUSH_CALLS calls);
+ * arm EV_WRITE for the rest.  Returns 0, or -1 if the connection failed. */
 static int
 bconn_flush(struct bconn *c)
 {
@@ -195,12 +215,18 @@ bconn_flush(struct bconn *c)
 	struct iovec iov[IOV_BATCH];
 	struct msghdr mh;
 	size_t size = pool->size;
+	int calls = 0;
 
 	while (c->wseq < c->v.sent) {
 		uint64_t seq = c->wseq;
 		size_t off = c->woff, left;
 		ssize_t n;
 		int k;
+
+		/* More than one callback's worth: the rest when the loop
+		 * says the socket is (still) writable. */
+		if (calls++ == FLUSH_CALLS)
+			return bconn_want_write(c);
 
 		for (k = 0; seq < c->v.sent && k < IOV_BATCH; seq++, k++) {
 			iov[k].iov_base = (void *)(uintptr_t)
@@ -217,17 +243,8 @@ bconn_flush(struct bconn *c)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				if (!c->wblocked) {
-					if (event_add(&c->wr, NULL) != 0) {
-						bconn_fail(c, BENCH_ERR_IO,
-						    "cannot watch for writing");
-						return -1;
-					}
-					c->wblocked = 1;
-				}
-				return 0;
-			}
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return bconn_want_write(c);
 			bconn_fail_errno(c, BENCH_ERR_IO, errno);
 			return -1;
 		}
@@ -511,14 +528,17 @@ bconn_read_cb(evutil_socket_t fd, short what, void *arg)
 	struct bconn *c = arg;
 	struct bench_worker *w = c->w;
 	ssize_t n;
+	int rounds = 0;
 
 	for (;;) {
 		n = recv(fd, w->buf, READ_BUF, 0);
 		if (n > 0) {
 			if (bconn_input(c, w->buf, (size_t)n) != 0)
 				return;
-			/* A full buffer: likely more waiting right now. */
-			if ((size_t)n < READ_BUF)
+			/* A full buffer: likely more waiting right now, but
+			 * the loop gets its turn after a few (level-triggered,
+			 * it calls us again). */
+			if ((size_t)n < READ_BUF || ++rounds == READ_ROUNDS)
 				return;
 			continue;
 		}

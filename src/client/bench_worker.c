@@ -199,7 +199,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 static void
 worker_soft_stop(struct bench_worker *w)
 {
-	struct timeval tv = ns_to_tv(w->o->timeout_us * 1000u);
+	struct timeval tv;
 	uint64_t now = bench_now_ns();
 
 	if (w->stopping)
@@ -207,6 +207,10 @@ worker_soft_stop(struct bench_worker *w)
 	w->stopping = 1;
 	if (now < w->sched_end_ns)
 		w->sched_end_ns = now;
+	/* -t from the end of the run, not from this callback, which a busy
+	 * loop may have run late. */
+	w->hard_at_ns = w->sched_end_ns + w->o->timeout_us * 1000u;
+	tv = ns_to_tv(w->hard_at_ns > now ? w->hard_at_ns - now : 0);
 	event_del(w->ramp_ev);
 	w->wq_len = 0;		/* retired below */
 	for (int i = 0; i < w->n; i++) {
@@ -247,28 +251,39 @@ worker_hard_stop(struct bench_worker *w, int count)
 	}
 }
 
+/* Without EVENT_BASE_FLAG_PRECISE_TIMER libevent times events with
+ * CLOCK_MONOTONIC_COARSE, which can fire a few ms early: whether timer ev
+ * meant for 'at' must wait out the rest. */
+static int
+worker_early(struct event *ev, uint64_t at)
+{
+	uint64_t now = bench_now_ns();
+	struct timeval tv;
+
+	if (now >= at)
+		return 0;
+	tv = ns_to_tv(at - now);
+	return evtimer_add(ev, &tv) == 0;
+}
+
 static void
 bench_worker_deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct bench_worker *w = arg;
-	uint64_t now = bench_now_ns();
-	struct timeval tv;
 
-	/* Without EVENT_BASE_FLAG_PRECISE_TIMER libevent times events with
-	 * CLOCK_MONOTONIC_COARSE, which can fire a few ms early: a run must
-	 * last at least -d, so wait out the rest. */
-	if (now < w->deadline_ns) {
-		tv = ns_to_tv(w->deadline_ns - now);
-		if (evtimer_add(w->deadline_ev, &tv) == 0)
-			return;
-	}
-	worker_soft_stop(w);
+	/* A run lasts at least -d. */
+	if (!worker_early(w->deadline_ev, w->deadline_ns))
+		worker_soft_stop(w);
 }
 
 static void
 hard_cb(evutil_socket_t fd, short what, void *arg)
 {
-	worker_hard_stop(arg, 1);
+	struct bench_worker *w = arg;
+
+	/* Replies get all of -t. */
+	if (!worker_early(w->hard_ev, w->hard_at_ns))
+		worker_hard_stop(w, 1);
 }
 
 static void
