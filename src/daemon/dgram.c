@@ -84,3 +84,9 @@ dgram_free(struct dgram *d)
 	close(d->fd);
 	free(d);
 }
+
+evutil_socket_t
+dgram_fd(const struct dgram *d)
+{
+	return d->fd;
+}

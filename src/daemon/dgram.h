@@ -14,4 +14,7 @@ struct dgram *dgram_new(struct event_base *base, evutil_socket_t fd,
 	    struct stats *stats);
 void	dgram_free(struct dgram *d);
 
+/* The socket, e.g. to hand to a successor. */
+evutil_socket_t dgram_fd(const struct dgram *d);
+
 #endif

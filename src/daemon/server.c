@@ -1,7 +1,8 @@
 /* server.c: the main loop.  It owns the listeners and the signals, hands
  * each accepted connection to a worker round-robin (worker 0 runs on this
  * same loop), pauses accepting at max_conns and on descriptor exhaustion,
- * and orchestrates the graceful shutdown. */
+ * reloads (SIGHUP), restarts (SIGUSR2) and orchestrates the graceful
+ * shutdown. */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -11,33 +12,29 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/listener.h>
 
-#include "activation.h"
-#include "dgram.h"
 #include "episode.h"
 #include "exitcodes.h"
+#include "listeners.h"
 #include "log.h"
+#include "notify.h"
+#include "reload.h"
+#include "restart.h"
 #include "server.h"
 #include "service.h"
-#include "sock.h"
 #include "worker.h"
 
-#define ACCEPT_RETRY_MS	100
+#define ACCEPT_RETRY_MS		100
+#define RESTART_TIMEOUT_S	30	/* a successor that never serves */
 
-/* The signals the main loop handles. */
-static const int server_sigs[] = { SIGINT, SIGTERM, SIGUSR1 };
+/* The signals the main loop handles, from before the first listener. */
+static const int server_sigs[] = { SIGINT, SIGTERM, SIGUSR1, SIGHUP, SIGUSR2 };
 #define SERVER_NSIGS	((int)(sizeof(server_sigs) / sizeof(server_sigs[0])))
-
-struct listener {
-	struct addr		 bound;
-	struct sock_file	 file;	/* unix: the socket file bound */
-	struct evconnlistener	*lev;	/* stream */
-	struct dgram		*dg;	/* UDP */
-};
 
 /* Why accepting is paused.  Each reason has its own episode: a first
  * line when it starts, a last one with the counts when it ends. */
@@ -55,25 +52,26 @@ struct pause {
 };
 
 struct server {
-	const struct settings	*cfg;
+	struct settings		 cfg;	/* running; a reload replaces it */
+	const struct settings_source *src;
 	struct service		*svc;
 	struct event_base	*base;
 	struct worker		**workers;
 	int			 nworkers;
 	unsigned		 next_worker;
-	struct listener		 ls[SETTINGS_MAX_LISTEN];
-	int			 nls;
-	unsigned		 next_listener;	/* re-armed first next time */
+	struct listeners	 L;
 	struct event		*sig_ev[SERVER_NSIGS];
 	struct event		*retry_ev;
 	struct event		*watchdog_ev;	/* WATCHDOG=1, if asked */
 
-	/* Sockets passed at exec (socket activation), until claimed. */
-	struct inherited	 inh[ACTIVATION_MAX];
-	int			 ninh;
+	/* A restart under way: the successor and its word. */
+	pid_t			 successor;
+	int			 successor_fd;
+	struct event		*successor_ev;
 
 	/* Written by the workers, read here. */
 	_Atomic int		 conns;
+	_Atomic int		 max_conns;	/* the workers read it too */
 	_Atomic int		 workers_stopped;
 
 	/* Main thread only. */
@@ -82,34 +80,6 @@ struct server {
 };
 
 #define is_paused(srv, why)	((srv)->pause[(why)].ep.paused)
-
-/*
- * Enable or disable every stream listener.  Only ever from this loop's
- * thread: libevent 2.1 can deadlock otherwise (libevent issue 1224).
- *
- * At max_conns the free slots are contended: the first listener whose
- * callback runs accepts until we pause again, and epoll reports the ready
- * listeners in the order they were re-armed.  So each resume starts one
- * listener further on: a flooded port cannot starve the others.
- */
-static void
-listeners_set(struct server *srv, int on)
-{
-	unsigned first = on && srv->nls > 0 ?
-	    srv->next_listener++ % (unsigned)srv->nls : 0;
-
-	for (int k = 0; k < srv->nls; k++) {
-		struct listener *l = &srv->ls[(first + (unsigned)k) %
-		    (unsigned)srv->nls];
-
-		if (l->lev == NULL)
-			continue;
-		if (on)
-			evconnlistener_enable(l->lev);
-		else
-			evconnlistener_disable(l->lev);
-	}
-}
 
 /* Stop accepting for why; reason is accept()'s error for PAUSE_ERROR. */
 static void
@@ -120,13 +90,13 @@ server_pause(struct server *srv, enum pause_why why, const char *reason)
 	if (episode_pause(&p->ep, episode_now())) {
 		if (why == PAUSE_LIMIT)
 			log_notice("max_conns (%d) reached: pausing accepts",
-			    srv->cfg->max_conns);
+			    atomic_load(&srv->max_conns));
 		else
 			log_warn("accept: %s: pausing accepts, retrying every "
 			    "%d ms", reason, ACCEPT_RETRY_MS);
 	}
 	evtimer_del(p->quiet_ev);
-	listeners_set(srv, 0);
+	listeners_set(&srv->L, 0);
 }
 
 static void
@@ -154,8 +124,8 @@ pause_quiet_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	if (p->why == PAUSE_LIMIT)
 		log_notice("below max_conns (%d) again: accepting (%" PRIu64
-		    " pause%s, %.3f s paused)", p->srv->cfg->max_conns, n,
-		    n == 1 ? "" : "s", (double)us / 1e6);
+		    " pause%s, %.3f s paused)", atomic_load(&p->srv->max_conns),
+		    n, n == 1 ? "" : "s", (double)us / 1e6);
 	else
 		log_warn("accepting connections again (%" PRIu64 " pause%s, "
 		    "%.3f s paused)", n, n == 1 ? "" : "s", (double)us / 1e6);
@@ -167,10 +137,10 @@ maybe_resume(struct server *srv)
 	if (srv->stopping || is_paused(srv, PAUSE_ERROR))
 		return;
 	if (is_paused(srv, PAUSE_LIMIT) &&
-	    atomic_load(&srv->conns) < srv->cfg->max_conns)
+	    atomic_load(&srv->conns) < atomic_load(&srv->max_conns))
 		server_unpause(srv, PAUSE_LIMIT);
 	if (!is_paused(srv, PAUSE_LIMIT))
-		listeners_set(srv, 1);
+		listeners_set(&srv->L, 1);
 }
 
 /* Count fd and give it to the next worker, round-robin.  Returns the
@@ -188,12 +158,18 @@ server_take(struct server *srv, evutil_socket_t fd)
 }
 
 static void
+server_take_cb(void *arg, evutil_socket_t fd)
+{
+	server_take(arg, fd);
+}
+
+static void
 accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     struct sockaddr *sa, int socklen, void *arg)
 {
 	struct server *srv = arg;
 
-	if (server_take(srv, fd) >= srv->cfg->max_conns &&
+	if (server_take(srv, fd) >= atomic_load(&srv->max_conns) &&
 	    !is_paused(srv, PAUSE_LIMIT)) {
 		stats_add(worker_stats(srv->workers[0]), ST_LIMIT_PAUSES, 1);
 		server_pause(srv, PAUSE_LIMIT, NULL);
@@ -234,7 +210,7 @@ hook_conn_closed(void *arg)
 	struct server *srv = arg;
 
 	/* Only the close that takes us below the limit wakes the main loop. */
-	if (atomic_fetch_sub(&srv->conns, 1) == srv->cfg->max_conns)
+	if (atomic_fetch_sub(&srv->conns, 1) == atomic_load(&srv->max_conns))
 		worker_wake(srv->workers[0]);
 }
 
@@ -261,26 +237,6 @@ hook_woken(void *arg)
 		maybe_resume(srv);
 }
 
-/* Close every listener.  remove_files: remove the unix socket files we
- * bound, before the close: once the socket is closed a successor may bind
- * the path, and its file must stay.  (Not when the sockets are handed to
- * a new process.) */
-static void
-close_listeners(struct server *srv, int remove_files)
-{
-	for (int i = 0; i < srv->nls; i++) {
-		struct listener *l = &srv->ls[i];
-		if (remove_files)
-			sock_unlink(&l->bound, &l->file);
-		if (l->lev != NULL)
-			evconnlistener_free(l->lev);
-		dgram_free(l->dg);
-		l->lev = NULL;
-		l->dg = NULL;
-	}
-	srv->nls = 0;
-}
-
 static void
 log_stats(struct server *srv)
 {
@@ -294,45 +250,197 @@ log_stats(struct server *srv)
 	log_notice("stats %s", stats_format(&sum, line, sizeof(line)));
 }
 
+/* Stop accepting and let every connection finish (SIGTERM, or a
+ * successor that now serves).  remove_files: ours to remove, unless a
+ * successor took them over. */
+static void
+server_begin_shutdown(struct server *srv, int remove_files)
+{
+	srv->stopping = 1;
+	evtimer_del(srv->retry_ev);
+	for (int i = 0; i < PAUSE__COUNT; i++)
+		evtimer_del(srv->pause[i].quiet_ev);
+	listeners_drain(&srv->L, srv->cfg.backlog, server_take_cb, srv);
+	listeners_close_all(&srv->L, remove_files);
+	for (int i = 0; i < srv->nworkers; i++)
+		worker_stop(srv->workers[i]);
+}
+
+/* The settings again, from the same sources, with the keys that cannot
+ * change kept as they run. */
+static int
+server_reread(struct server *srv, struct settings *next, char *err,
+    size_t errlen)
+{
+	if (settings_compose(next, srv->src, err, errlen) != 0)
+		return -1;
+	reload_keep_fixed(&srv->cfg, next);
+	return settings_finish(next, err, errlen);
+}
+
 /*
- * At shutdown, the clients in the accept queues have connected and may
- * have sent data the kernel acknowledged: closing the listeners would
- * reset them.  Take them first, even past max_conns (the kernel already
- * let them in), and serve them like every other connection.  At most a
- * backlog's worth per listener, so that a flood cannot hold the shutdown.
+ * SIGHUP: reopen the log; with -c, re-read the settings (the command line
+ * still wins), validate them whole, then apply what may change while
+ * running.  Any failure -- a bad file, a listener that cannot be bound --
+ * changes nothing.
  */
 static void
-listeners_drain(struct server *srv)
+server_reload(struct server *srv)
 {
-	int taken = 0;
+	struct settings next;
+	char err[SETTINGS_ERRLEN], changed[512];
+	const char *path = srv->src->path;
+	int opened[SETTINGS_MAX_LISTEN], nopened = 0;
+	struct worker_tunables t;
 
-	for (int i = 0; i < srv->nls; i++) {
-		evutil_socket_t lfd;
-
-		if (srv->ls[i].lev == NULL)
+	service_reloading(srv->svc);
+	if (log_reopen(err, sizeof(err)) != 0)
+		log_warn("SIGHUP: %s (logging on to the old file)", err);
+	if (path == NULL) {
+		log_notice("SIGHUP: log reopened; no config file to reload");
+		service_reloaded(srv->svc, "serving");
+		return;
+	}
+	if (server_reread(srv, &next, err, sizeof(err)) != 0) {
+		log_warn("reload failed: %s (keeping the running configuration)",
+		    err);
+		service_reloaded(srv->svc, "serving; the last reload failed");
+		return;
+	}
+	if (srv->L.from_manager && next.nlisten > 0) {
+		/* The service manager's sockets are the listeners. */
+		memcpy(next.listen, srv->cfg.listen, sizeof(next.listen));
+		next.nlisten = srv->cfg.nlisten;
+		next.listen_is_default = srv->cfg.listen_is_default;
+	}
+	/* New listeners first: if one cannot be bound, close what this
+	 * reload opened and keep everything else as it was. */
+	for (int i = 0; !srv->L.from_manager && i < next.nlisten; i++) {
+		if (listeners_find(&srv->L, &next.listen[i]) >= 0)
 			continue;
-		lfd = evconnlistener_get_fd(srv->ls[i].lev);
-		for (int n = 0; n < srv->cfg->backlog; n++) {
-			int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK |
-			    SOCK_CLOEXEC);
-
-			if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
-				continue;
-			if (fd < 0) {
-				/* EAGAIN: done; EMFILE and friends: those
-				 * left are reset with the listener. */
-				if (errno != EAGAIN && errno != EWOULDBLOCK)
-					log_warn("accept at shutdown: %s",
-					    strerror(errno));
-				break;
-			}
-			server_take(srv, fd);
-			taken++;
+		if (listeners_open(&srv->L, &next, &next.listen[i]) != 0) {
+			while (nopened > 0)
+				listeners_close(&srv->L, opened[--nopened], 1);
+			log_warn("reload failed: %s: a listener cannot be opened "
+			    "(keeping the running configuration)", path);
+			service_reloaded(srv->svc,
+			    "serving; the last reload failed");
+			return;
+		}
+		opened[nopened++] = srv->L.n - 1;
+	}
+	/* Listeners no longer configured: closed; their connections stay. */
+	for (int i = srv->L.n - 1; !srv->L.from_manager && i >= 0; i--) {
+		int keep = 0;
+		for (int k = 0; k < next.nlisten && !keep; k++)
+			keep = listeners_find(&srv->L, &next.listen[k]) == i;
+		if (!keep) {
+			char name[ADDR_STRLEN];
+			log_notice("closed listener %s", addr_format(
+			    &srv->L.ls[i].bound, name, sizeof(name)));
+			listeners_close(&srv->L, i, 1);
 		}
 	}
-	if (taken > 0)
-		log_debug("shutdown: took %d queued connection%s", taken,
-		    taken == 1 ? "" : "s");
+	if (next.backlog != srv->cfg.backlog)
+		listeners_set_backlog(&srv->L, next.backlog);
+	if (is_paused(srv, PAUSE_LIMIT) || is_paused(srv, PAUSE_ERROR))
+		listeners_set(&srv->L, 0);	/* new ones pause too */
+	worker_tunables_of(&next, &t);
+	for (int i = 0; i < srv->nworkers; i++)
+		worker_retune(srv->workers[i], &t);
+	log_set_level(next.log_level);
+	if (strcmp(next.log_file, srv->cfg.log_file) != 0 &&
+	    log_open(next.log_file, err, sizeof(err)) != 0) {
+		log_warn("reload: %s (logging on as before)", err);
+		strcpy(next.log_file, srv->cfg.log_file);
+	}
+	reload_changed_keys(&srv->cfg, &next, changed, sizeof(changed));
+	srv->cfg = next;
+	atomic_store(&srv->max_conns, next.max_conns);
+	if (is_paused(srv, PAUSE_LIMIT))
+		maybe_resume(srv);	/* the limit may have risen */
+	if (changed[0] != '\0')
+		log_notice("reloaded %s: changed %s", path, changed);
+	else
+		log_notice("reloaded %s: no changes", path);
+	service_reloaded(srv->svc, "serving");
+}
+
+/* The successor spoke (it serves: hand over) or died (keep serving). */
+static void
+successor_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	char b;
+	ssize_t n = (what & EV_READ) ? read(fd, &b, 1) : -1;
+	int st = 0;
+
+	if (n < 0 && (what & EV_READ) && errno == EAGAIN)
+		return;
+	event_free(srv->successor_ev);
+	srv->successor_ev = NULL;
+	close(srv->successor_fd);
+	srv->successor_fd = -1;
+	if (n == 1) {
+		log_notice("restart: pid %ld serves: handing over and finishing "
+		    "our connections", (long)srv->successor);
+		srv->successor = 0;
+		server_begin_shutdown(srv, 0);
+		return;
+	}
+	if (n < 0)
+		kill(srv->successor, SIGKILL);	/* never became ready */
+	while (waitpid(srv->successor, &st, 0) < 0 && errno == EINTR)
+		;
+	if (n < 0)
+		log_warn("restart failed: pid %ld did not serve within %d s "
+		    "(killed); still serving", (long)srv->successor,
+		    RESTART_TIMEOUT_S);
+	else if (WIFEXITED(st))
+		log_warn("restart failed: pid %ld exited with status %d before "
+		    "serving; still serving", (long)srv->successor,
+		    WEXITSTATUS(st));
+	else
+		log_warn("restart failed: pid %ld died of signal %d before "
+		    "serving; still serving", (long)srv->successor,
+		    WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+	srv->successor = 0;
+}
+
+/* SIGUSR2: start the successor with our sockets; keep serving until it
+ * says it serves too. */
+static void
+server_restart(struct server *srv)
+{
+	int fds[SETTINGS_MAX_LISTEN], n;
+	char err[256], dir[PATH_MAX];
+	struct timeval tv = { RESTART_TIMEOUT_S, 0 };
+
+	if (srv->successor != 0) {
+		log_warn("SIGUSR2: a restart is already under way (pid %ld)",
+		    (long)srv->successor);
+		return;
+	}
+	n = listeners_fds(&srv->L, fds, SETTINGS_MAX_LISTEN);
+	if (settings_base_dir(dir, sizeof(dir)) != 0)
+		strcpy(dir, "/");
+	srv->successor = restart_spawn(fds, n, service_pidfile_fd(srv->svc),
+	    dir, notify_socket(), &srv->successor_fd, err, sizeof(err));
+	if (srv->successor < 0) {
+		srv->successor = 0;
+		log_warn("restart failed: %s; still serving", err);
+		return;
+	}
+	srv->successor_ev = event_new(srv->base, srv->successor_fd,
+	    EV_READ | EV_PERSIST, successor_cb, srv);
+	if (srv->successor_ev == NULL ||
+	    event_add(srv->successor_ev, &tv) != 0) {
+		log_error("restart: cannot wait for pid %ld", (long)srv->successor);
+		kill(srv->successor, SIGKILL);
+		return;
+	}
+	log_notice("restart: started pid %ld with %d listener%s",
+	    (long)srv->successor, n, n == 1 ? "" : "s");
 }
 
 static void
@@ -345,144 +453,25 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 		log_stats(srv);
 		return;
 	}
+	if (sig == SIGHUP || sig == SIGUSR2) {
+		if (srv->stopping)
+			log_warn("%s: shutting down: ignored", sig == SIGHUP ?
+			    "SIGHUP" : "SIGUSR2");
+		else if (sig == SIGHUP)
+			server_reload(srv);
+		else
+			server_restart(srv);
+		return;
+	}
 	if (srv->stopping) {
 		log_warn("second %s: exiting now", signame);
-		close_listeners(srv, 1);
+		listeners_close_all(&srv->L, 1);
 		_exit(1);
 	}
-	srv->stopping = 1;
 	service_stopping(srv->svc);
 	log_info("%s: shutting down: no new connections, finishing pending "
 	    "replies", signame);
-	evtimer_del(srv->retry_ev);
-	for (int i = 0; i < PAUSE__COUNT; i++)
-		evtimer_del(srv->pause[i].quiet_ev);
-	listeners_drain(srv);
-	close_listeners(srv, 1);
-	for (int i = 0; i < srv->nworkers; i++)
-		worker_stop(srv->workers[i]);
-}
-
-/* Serve fd (bound or inherited) as listener l; logs "listening on". */
-static int
-serve_listener(struct server *srv, struct listener *l, int fd)
-{
-	char name[ADDR_STRLEN];
-
-	if (l->bound.kind == ADDR_UDP) {
-		l->dg = dgram_new(srv->base, fd, worker_stats(srv->workers[0]));
-	} else {
-		/* Backlog 0: the socket is already listening. */
-		l->lev = evconnlistener_new(srv->base, accept_cb, srv,
-		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
-		if (l->lev != NULL)
-			evconnlistener_set_error_cb(l->lev, accept_error_cb);
-	}
-	if (l->dg == NULL && l->lev == NULL) {
-		log_error("cannot listen on %s: out of memory",
-		    addr_format(&l->bound, name, sizeof(name)));
-		sock_unlink(&l->bound, &l->file);
-		close(fd);
-		return -1;
-	}
-	srv->nls++;
-	log_notice("listening on %s", addr_format(&l->bound, name,
-	    sizeof(name)));
-	return 0;
-}
-
-/* A listen entry's socket options; with `user`, unix socket files go to
- * that user unless owner= says otherwise, so it can remove them. */
-static struct sock_opts
-listen_sock_opts(const struct settings *cfg, const struct listen_spec *spec)
-{
-	struct sock_opts so = { spec->opts.reuseport, spec->opts.mode,
-	    spec->uid, spec->gid };
-
-	if (cfg->user[0] != '\0' && geteuid() == 0) {
-		if (so.uid == (uid_t)-1)
-			so.uid = cfg->uid;
-		if (so.gid == (gid_t)-1)
-			so.gid = cfg->gid;
-	}
-	return so;
-}
-
-/*
- * The sockets passed by a service manager are the listeners: a listen
- * entry with the same address gives one its options; an entry that
- * matches none is not bound (the manager decides where we listen).
- */
-static int
-claim_inherited(struct server *srv, const struct listen_spec *spec,
-    struct listener *l)
-{
-	struct inherited *in = activation_match(srv->inh, srv->ninh,
-	    &spec->addr);
-	struct sock_opts so = listen_sock_opts(srv->cfg, spec);
-	char err[256], name[ADDR_STRLEN];
-
-	addr_format(&spec->addr, name, sizeof(name));
-	if (in == NULL) {
-		if (!srv->cfg->listen_is_default)
-			log_warn("listen %s: no such socket was passed by the "
-			    "service manager: not bound", name);
-		return 0;
-	}
-	in->claimed = 1;
-	l->bound = in->addr;
-	if (sock_apply_file_opts(&in->addr, &so, err, sizeof(err)) != 0) {
-		log_error("cannot listen on %s: %s", name, err);
-		return -1;
-	}
-	return serve_listener(srv, l, in->fd);
-}
-
-static int
-open_listeners(struct server *srv)
-{
-	const struct settings *cfg = srv->cfg;
-	char err[256], name[ADDR_STRLEN];
-
-	for (int i = 0; i < cfg->nlisten; i++) {
-		struct listener *l = &srv->ls[srv->nls];
-		const struct listen_spec *spec = &cfg->listen[i];
-		struct sock_opts so = listen_sock_opts(cfg, spec);
-		int fd;
-
-		memset(l, 0, sizeof(*l));
-		if (srv->ninh > 0) {
-			if (claim_inherited(srv, spec, l) != 0)
-				return -1;
-			continue;
-		}
-		fd = sock_listen(&spec->addr, cfg->backlog, &so, &l->bound,
-		    &l->file, err, sizeof(err));
-		if (fd < 0) {
-			log_error("cannot listen on %s: %s", addr_format(
-			    &spec->addr, name, sizeof(name)), err);
-			return -1;
-		}
-		if (serve_listener(srv, l, fd) != 0)
-			return -1;
-	}
-	/* Passed sockets no entry named: served as they are. */
-	for (int i = 0; i < srv->ninh; i++) {
-		struct listener *l = &srv->ls[srv->nls];
-		if (srv->inh[i].claimed)
-			continue;
-		if (srv->nls == SETTINGS_MAX_LISTEN) {
-			log_error("more than %d listeners passed",
-			    SETTINGS_MAX_LISTEN);
-			return -1;
-		}
-		memset(l, 0, sizeof(*l));
-		srv->inh[i].claimed = 1;
-		l->bound = srv->inh[i].addr;
-		if (serve_listener(srv, l, srv->inh[i].fd) != 0)
-			return -1;
-	}
-	return 0;
+	server_begin_shutdown(srv, 1);
 }
 
 static void
@@ -531,7 +520,7 @@ server_block_signals(void)
 static void
 server_free(struct server *srv)
 {
-	close_listeners(srv, 1);
+	listeners_close_all(&srv->L, 1);
 	/* Worker 0 shares the main base: free the threaded ones first. */
 	for (int i = srv->nworkers - 1; i >= 0; i--)
 		worker_free(srv->workers[i]);
@@ -543,9 +532,10 @@ server_free(struct server *srv)
 		event_free(srv->retry_ev);
 	if (srv->watchdog_ev != NULL)
 		event_free(srv->watchdog_ev);
-	for (int i = 0; i < srv->ninh; i++)
-		if (!srv->inh[i].claimed)
-			close(srv->inh[i].fd);
+	if (srv->successor_ev != NULL)
+		event_free(srv->successor_ev);
+	if (srv->successor_fd >= 0)
+		close(srv->successor_fd);
 	for (int i = 0; i < PAUSE__COUNT; i++)
 		if (srv->pause[i].quiet_ev != NULL)
 			event_free(srv->pause[i].quiet_ev);
@@ -554,8 +544,25 @@ server_free(struct server *srv)
 	free(srv);
 }
 
+/* The ready line, and the service manager's and a waiting parent's word. */
+static void
+server_ready(struct server *srv)
+{
+	const struct settings *cfg = &srv->cfg;
+	char status[128];
+
+	snprintf(status, sizeof(status), "serving on %d listener%s, %d "
+	    "thread%s", srv->L.n, srv->L.n == 1 ? "" : "s", cfg->threads,
+	    cfg->threads == 1 ? "" : "s");
+	log_notice("ready: upcased %s, %d thread%s, max_conns %d",
+	    PACKAGE_VERSION, cfg->threads, cfg->threads == 1 ? "" : "s",
+	    cfg->max_conns);
+	service_ready(srv->svc, status);
+}
+
 int
-server_run(const struct settings *cfg, struct service *svc)
+server_run(const struct settings *cfg, const struct settings_source *src,
+    struct service *svc)
 {
 	struct worker_hooks hooks = { hook_conn_closed, hook_stopped,
 	    hook_woken, NULL };
@@ -570,8 +577,12 @@ server_run(const struct settings *cfg, struct service *svc)
 		log_error("out of memory");
 		return EXIT_START;
 	}
-	srv->cfg = cfg;
+	srv->cfg = *cfg;
+	cfg = &srv->cfg;
+	srv->src = src;
 	srv->svc = svc;
+	srv->successor_fd = -1;
+	atomic_init(&srv->max_conns, cfg->max_conns);
 	hooks.arg = srv;
 	srv->base = event_base_new();
 	if (srv->base == NULL) {
@@ -607,32 +618,19 @@ server_run(const struct settings *cfg, struct service *svc)
 			goto out;
 		}
 	}
-	{
-		char err[256];
-		srv->ninh = activation_take(srv->inh, ACTIVATION_MAX, err,
-		    sizeof(err));
-		if (srv->ninh < 0) {
-			srv->ninh = 0;
-			log_error("socket activation: %s", err);
-			goto out;
-		}
-	}
-	if (open_listeners(srv) != 0 || service_bound(svc, cfg) != 0 ||
-	    start_watchdog(srv) != 0)
+	srv->L.base = srv->base;
+	srv->L.accept_cb = accept_cb;
+	srv->L.error_cb = accept_error_cb;
+	srv->L.arg = srv;
+	srv->L.dgram_stats = worker_stats(srv->workers[0]);
+	if (listeners_inherit(&srv->L, !service_restarted(svc)) != 0 ||
+	    listeners_open_all(&srv->L, cfg) != 0 ||
+	    service_bound(svc, cfg) != 0 || start_watchdog(srv) != 0)
 		goto out;
 	for (int i = 1; i < srv->nworkers; i++)
 		if (worker_start(srv->workers[i]) != 0)
 			goto out;
-	{
-		char status[128];
-		snprintf(status, sizeof(status), "serving on %d listener%s, "
-		    "%d thread%s", srv->nls, srv->nls == 1 ? "" : "s",
-		    cfg->threads, cfg->threads == 1 ? "" : "s");
-		log_notice("ready: upcased %s, %d thread%s, max_conns %d",
-		    PACKAGE_VERSION, cfg->threads, cfg->threads == 1 ? "" : "s",
-		    cfg->max_conns);
-		service_ready(svc, status);
-	}
+	server_ready(srv);
 
 	if (event_base_dispatch(srv->base) < 0) {
 		log_error("event loop failed");

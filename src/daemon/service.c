@@ -11,10 +11,13 @@
 #include "notify.h"
 #include "pidfile.h"
 #include "privdrop.h"
+#include "restart.h"
 #include "service.h"
 
 struct service {
 	int		 detach_fd;	/* -d: the waiting parent; -1 none */
+	int		 restart_fd;	/* a predecessor waiting; -1 none */
+	int		 restarted;	/* started by a restart (SIGUSR2) */
 	struct pidfile	*pidfile;
 };
 
@@ -23,7 +26,7 @@ service_begin(const struct settings *cfg, int *status)
 {
 	struct service *svc;
 	char err[SETTINGS_ERRLEN];
-	int running;
+	int running, pidfile_fd = -1;
 
 	*status = EXIT_START;
 	if ((svc = calloc(1, sizeof(*svc))) == NULL) {
@@ -31,8 +34,21 @@ service_begin(const struct settings *cfg, int *status)
 		return NULL;
 	}
 	svc->detach_fd = -1;
+	svc->restart_fd = -1;
 	notify_init();
-	if (cfg->daemon) {
+	svc->restarted = restart_inherited(&pidfile_fd, &svc->restart_fd);
+	if (svc->restarted && pidfile_fd >= 0) {
+		/* The predecessor's locked pidfile: ours without a gap. */
+		if (cfg->pidfile[0] == '\0' || (svc->pidfile = pidfile_adopt(
+		    cfg->pidfile, pidfile_fd, err, sizeof(err))) == NULL) {
+			log_error("restart: %s", cfg->pidfile[0] == '\0' ?
+			    "a pidfile was handed over, but none is set" : err);
+			close(pidfile_fd);
+			service_end(svc, EXIT_START);
+			return NULL;
+		}
+	}
+	if (cfg->daemon && !svc->restarted) {
 		/* stderr becomes /dev/null once we serve: lines meant for it
 		 * go to syslog instead.  Start-up errors still reach the
 		 * terminal (the tee) and so the parent's caller. */
@@ -51,7 +67,8 @@ service_begin(const struct settings *cfg, int *status)
 			return NULL;
 		}
 	}
-	if (cfg->pidfile[0] != '\0' && (svc->pidfile = pidfile_acquire(
+	if (cfg->pidfile[0] != '\0' && svc->pidfile == NULL &&
+	    (svc->pidfile = pidfile_acquire(
 	    cfg->pidfile, &running, err, sizeof(err))) == NULL) {
 		log_error("%s", err);
 		service_end(svc, EXIT_START);
@@ -119,6 +136,20 @@ service_ready(struct service *svc, const char *status)
 	log_tee_stderr(0);
 	detach_done(svc->detach_fd, EXIT_OK);
 	svc->detach_fd = -1;
+	restart_tell_ready(svc->restart_fd);
+	svc->restart_fd = -1;
+}
+
+int
+service_restarted(const struct service *svc)
+{
+	return svc->restarted;
+}
+
+int
+service_pidfile_fd(const struct service *svc)
+{
+	return svc->pidfile != NULL ? pidfile_fd(svc->pidfile) : -1;
 }
 
 void
@@ -162,6 +193,8 @@ service_end(struct service *svc, int status)
 	if (svc == NULL)
 		return;
 	detach_done(svc->detach_fd, status);
+	if (svc->restart_fd >= 0)
+		close(svc->restart_fd);	/* EOF: the predecessor keeps serving */
 	pidfile_release(svc->pidfile);
 	free(svc);
 }

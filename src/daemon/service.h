@@ -36,6 +36,13 @@ void	service_stopping(struct service *svc);
 uint64_t service_watchdog_usec(const struct service *svc);
 void	service_watchdog(struct service *svc);
 
+/* Whether a restart (SIGUSR2) started this process: its listeners came
+ * from the predecessor, and its listen entries decide which to keep. */
+int	service_restarted(const struct service *svc);
+
+/* The pidfile's locked descriptor, to hand to a successor; -1 if none. */
+int	service_pidfile_fd(const struct service *svc);
+
 /* At exit, with the process's exit status: a parent still waiting hears
  * it; the pidfile goes if it is still ours. */
 void	service_end(struct service *svc, int status);

@@ -95,6 +95,15 @@ settings_set_base_dir(const char *dir)
 }
 
 int
+settings_base_dir(char *buf, size_t len)
+{
+	if (base_dir[0] == '\0' || strlen(base_dir) >= len)
+		return -1;
+	strcpy(buf, base_dir);
+	return 0;
+}
+
+int
 settings_path(const char *value, char *out, size_t outlen, char *err,
     size_t errlen)
 {
@@ -496,6 +505,8 @@ open_fds_now(void)
 	return n - 1;	/* the directory's own descriptor */
 }
 
+static int start_fds = -1;
+
 int
 settings_finish(struct settings *cfg, char *err, size_t errlen)
 {
@@ -513,7 +524,12 @@ settings_finish(struct settings *cfg, char *err, size_t errlen)
 		if (rl.rlim_cur != RLIM_INFINITY)
 			nofile = (long long)rl.rlim_cur;
 	}
-	return settings_derive(cfg, nofile, open_fds_now(), err, errlen);
+	/* What was open before start-up is counted once: at a reload the
+	 * process holds its listeners, loops and connections, which the
+	 * reserve already covers or max_conns itself counts. */
+	if (start_fds < 0)
+		start_fds = open_fds_now();
+	return settings_derive(cfg, nofile, start_fds, err, errlen);
 }
 
 void

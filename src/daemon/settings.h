@@ -62,6 +62,9 @@ void	settings_defaults(struct settings *cfg);
  * dir is too long. */
 int	settings_set_base_dir(const char *dir);
 
+/* The directory set above, into buf; -1 if none was set. */
+int	settings_base_dir(char *buf, size_t len);
+
 /* value as an absolute path into out, by the rule above.  Returns 0, or
  * -1 with the reason in err. */
 int	settings_path(const char *value, char *out, size_t outlen, char *err,

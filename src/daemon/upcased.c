@@ -14,6 +14,7 @@
 #include "exitcodes.h"
 #include "settings.h"
 #include "log.h"
+#include "restart.h"
 #include "server.h"
 #include "service.h"
 
@@ -189,6 +190,9 @@ main(int argc, char **argv)
 		fprintf(stderr, "upcased: out of memory\n");
 		return EXIT_START;
 	}
+	if (restart_init(argc, argv) != 0)
+		fprintf(stderr, "upcased: cannot tell where this binary is: "
+		    "SIGUSR2 restarts will fail\n");
 	rc = collect_args(argc, argv, opts, &src, &check);
 	if (rc >= 0)
 		goto out;
@@ -235,7 +239,7 @@ main(int argc, char **argv)
 	log_tee_stderr(1);
 	if ((svc = service_begin(&cfg, &rc)) == NULL)
 		goto out;
-	rc = server_run(&cfg, svc);
+	rc = server_run(&cfg, &src, svc);
 	service_end(svc, rc);
 out:
 	free_options(opts);

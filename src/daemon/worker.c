@@ -34,6 +34,8 @@ struct worker {
 	evutil_socket_t		*queue;
 	size_t			 qlen, qcap;
 	int			 stop_requested;
+	int			 retune_requested;
+	struct worker_tunables	 retune;
 
 	int			 stopping;	/* worker thread only */
 	int			 stopped;
@@ -91,6 +93,57 @@ begin_stop(struct worker *w)
 	worker_check_stopped(w);
 }
 
+/* A timeout every connection of this loop shares, as a common timeout
+ * (kept in a queue, O(1) to re-arm per read).  *out NULL means none; -1
+ * if libevent cannot make one (it holds at most 256 per loop). */
+static int
+worker_common_timeout(struct worker *w, timeout_us t, const struct timeval **out)
+{
+	struct timeval tv;
+
+	*out = NULL;
+	if (timeout_tv(t, &tv) == NULL)
+		return 0;
+	return (*out = event_base_init_common_timeout(w->base, &tv)) != NULL ?
+	    0 : -1;
+}
+
+/*
+ * Take new settings, in the worker's own thread.  A connection takes the
+ * new timeouts from its next re-arm; the scratch buffer is only used
+ * inside a callback, so it can be replaced between them.  Returns 0, or
+ * -1 with what could not be set left as it was.
+ */
+static int
+worker_apply(struct worker *w, const struct worker_tunables *t)
+{
+	const struct timeval *idle, *write;
+	int rc = 0;
+
+	if (t->chunk_size != w->env.chunk_size) {
+		unsigned char *p = realloc(w->env.scratch, t->chunk_size);
+		if (p != NULL) {
+			w->env.scratch = p;
+			w->env.chunk_size = t->chunk_size;
+		} else {
+			rc = -1;
+		}
+	}
+	w->env.max_pending = t->max_pending;
+	w->shutdown_timeout = t->shutdown_timeout;
+	if (worker_common_timeout(w, t->idle_timeout, &idle) == 0 &&
+	    worker_common_timeout(w, t->write_timeout, &write) == 0) {
+		w->env.idle_tv = idle;
+		w->env.write_tv = write;
+	} else {
+		rc = -1;
+	}
+	if (rc != 0)
+		log_warn("worker %d: could not take every new setting "
+		    "(out of memory, or too many distinct timeouts)", w->id);
+	return rc;
+}
+
 static void
 wake_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -98,7 +151,8 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 	evutil_socket_t *q;
 	size_t n;
 	uint64_t count;
-	int stop;
+	struct worker_tunables t;
+	int stop, retune;
 
 	if (read(w->efd, &count, sizeof(count)) < 0 && errno != EAGAIN)
 		log_warn("worker %d: eventfd read: %s", w->id, strerror(errno));
@@ -108,7 +162,14 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 	w->queue = NULL;
 	w->qlen = w->qcap = 0;
 	stop = w->stop_requested;
+	retune = w->retune_requested;
+	w->retune_requested = 0;
+	if (retune)
+		t = w->retune;
 	pthread_mutex_unlock(&w->mu);
+
+	if (retune)
+		worker_apply(w, &t);
 
 	for (size_t i = 0; i < n; i++)
 		conn_new(&w->env, q[i]);
@@ -124,7 +185,6 @@ worker_new(int id, const struct settings *cfg, struct event_base *base,
     const struct worker_hooks *hooks)
 {
 	struct worker *w;
-	struct timeval tv;
 
 	w = calloc(1, sizeof(*w));
 	if (w == NULL)
@@ -155,16 +215,9 @@ worker_new(int id, const struct settings *cfg, struct event_base *base,
 	w->env.closed = conn_gone;
 	w->env.arg = w;
 	LIST_INIT(&w->env.conns);
-	/* Every connection shares these two values: common timeouts keep
-	 * them in a queue instead of the heap, O(1) to re-arm per read.
-	 * NULL would silently mean "no timeout": fail instead. */
-	if (timeout_tv(cfg->idle_timeout, &tv) != NULL &&
-	    (w->env.idle_tv = event_base_init_common_timeout(w->base,
-	    &tv)) == NULL)
-		goto fail_timeout;
-	if (timeout_tv(cfg->write_timeout, &tv) != NULL &&
-	    (w->env.write_tv = event_base_init_common_timeout(w->base,
-	    &tv)) == NULL)
+	/* NULL would silently mean "no timeout": fail instead. */
+	if (worker_common_timeout(w, cfg->idle_timeout, &w->env.idle_tv) != 0 ||
+	    worker_common_timeout(w, cfg->write_timeout, &w->env.write_tv) != 0)
 		goto fail_timeout;
 	return w;
 fail_timeout:
@@ -244,6 +297,30 @@ worker_give(struct worker *w, evutil_socket_t fd)
 	/* One wake-up per batch: the worker takes the whole queue. */
 	if (was_empty)
 		worker_wake(w);
+}
+
+void
+worker_tunables_of(const struct settings *cfg, struct worker_tunables *t)
+{
+	t->chunk_size = cfg->chunk_size;
+	t->max_pending = cfg->max_pending;
+	t->idle_timeout = cfg->idle_timeout;
+	t->write_timeout = cfg->write_timeout;
+	t->shutdown_timeout = cfg->shutdown_timeout;
+}
+
+void
+worker_retune(struct worker *w, const struct worker_tunables *t)
+{
+	if (!w->own_thread) {
+		worker_apply(w, t);
+		return;
+	}
+	pthread_mutex_lock(&w->mu);
+	w->retune = *t;
+	w->retune_requested = 1;
+	pthread_mutex_unlock(&w->mu);
+	worker_wake(w);
 }
 
 void

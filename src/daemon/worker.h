@@ -32,6 +32,19 @@ void	worker_give(struct worker *w, evutil_socket_t fd);
 /* From any thread: wake w's loop (its hooks' woken runs on worker 0). */
 void	worker_wake(struct worker *w);
 
+/* What a reload may change in a running worker. */
+struct worker_tunables {
+	size_t		chunk_size;
+	size_t		max_pending;
+	timeout_us	idle_timeout;
+	timeout_us	write_timeout;
+	timeout_us	shutdown_timeout;
+};
+void	worker_tunables_of(const struct settings *cfg, struct worker_tunables *t);
+
+/* From the main thread: w takes t in its own thread, soon after. */
+void	worker_retune(struct worker *w, const struct worker_tunables *t);
+
 /* From the main thread: begin a graceful stop; hooks->stopped follows. */
 void	worker_stop(struct worker *w);
 

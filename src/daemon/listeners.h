@@ -1,0 +1,78 @@
+/* listeners.h: the set of listening sockets: bound from the listen
+ * entries or passed at exec, served on the main loop, paused and resumed
+ * in turn, changed by a reload, handed to a successor, closed. */
+#ifndef LISTENERS_H
+#define LISTENERS_H
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "activation.h"
+#include "settings.h"
+#include "sock.h"
+#include "stats.h"
+
+struct listener {
+	struct listen_spec	 spec;	/* as configured: its identity */
+	struct addr		 bound;	/* what it really is (port 0 resolved) */
+	struct sock_file	 file;	/* unix: the socket file to remove */
+	struct evconnlistener	*lev;	/* stream */
+	struct dgram		*dg;	/* UDP */
+};
+
+struct listeners {
+	struct listener		 ls[SETTINGS_MAX_LISTEN];
+	int			 n;
+	unsigned		 next_first;	/* re-armed first next time */
+
+	/* Sockets passed at exec, until claimed. */
+	struct inherited	 inh[ACTIVATION_MAX];
+	int			 ninh;
+	int			 from_manager;	/* passed by a service manager */
+
+	/* How to serve them: the main loop's callbacks. */
+	struct event_base	*base;
+	evconnlistener_cb	 accept_cb;
+	evconnlistener_errorcb	 error_cb;
+	void			*arg;
+	struct stats		*dgram_stats;
+};
+
+/* Take what was passed at exec; from_manager: systemd's sockets, which are
+ * the listeners (an entry that names none is not bound), else our own
+ * restart's (the entries decide, new ones are bound).  Returns 0 or -1
+ * (logged). */
+int	listeners_inherit(struct listeners *L, int from_manager);
+
+/* Open and serve every listen entry of cfg, logging "listening on" for
+ * each.  Returns 0, or -1 (logged) with what was opened still open. */
+int	listeners_open_all(struct listeners *L, const struct settings *cfg);
+
+/* Open one entry (a reload's addition).  Returns 0 or -1 (logged). */
+int	listeners_open(struct listeners *L, const struct settings *cfg,
+	    const struct listen_spec *spec);
+
+/* The listener configured as spec (address and options), or -1. */
+int	listeners_find(const struct listeners *L, const struct listen_spec *spec);
+
+/* Close listener i; remove_file: its unix socket file too, before the
+ * close (once closed, a successor may bind the path). */
+void	listeners_close(struct listeners *L, int i, int remove_file);
+void	listeners_close_all(struct listeners *L, int remove_files);
+
+/* Enable or disable every stream listener, each resume starting one
+ * further on.  Main loop only. */
+void	listeners_set(struct listeners *L, int on);
+
+/* A new backlog for every stream listener (listen(2) again). */
+void	listeners_set_backlog(struct listeners *L, int backlog);
+
+/* At shutdown: accept what waits in the queues (up to backlog each), and
+ * give each descriptor to take(). */
+void	listeners_drain(struct listeners *L, int backlog,
+	    void (*take)(void *arg, evutil_socket_t fd), void *arg);
+
+/* Every listening descriptor, in order, for a successor: up to max. */
+int	listeners_fds(const struct listeners *L, int *fds, int max);
+
+#endif

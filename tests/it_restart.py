@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""it_restart: SIGUSR2 re-executes upcased with its listeners and its
+pidfile, refusing nobody: churn clients on a TCP and a unix listener and a
+long-lived streaming client run across the restart with no refused or
+reset connection and no wrong byte; the stream is served to its end by
+the old process; afterwards the pidfile names the new process and the
+unix socket file is still there and served.  A successor that cannot
+start leaves the old one serving."""
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from itlib import (Daemon, SLOW, UPCASE, bupper, connect, expect,  # noqa: E402
+                   recv_exactly, run_tests)
+
+
+def pid_alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def read_pid(path):
+    with open(path) as f:
+        return int(f.read().strip())
+
+
+class Streamer(threading.Thread):
+    """One connection that keeps sending and checking replies until told
+    to stop, then half-closes and reads the rest."""
+
+    def __init__(self, addr):
+        super().__init__(daemon=True)
+        self.sock = connect(addr, timeout=30)
+        self.stop = threading.Event()
+        self.sent = self.ok = 0
+        self.error = None
+
+    def run(self):
+        rnd = random.Random(7)
+        try:
+            while not self.stop.is_set():
+                data = bytes(rnd.randrange(256) for _ in range(512))
+                self.sock.sendall(data)
+                got = recv_exactly(self.sock, len(data), timeout=30)
+                if got != bupper(data):
+                    raise AssertionError("wrong bytes on the stream")
+                self.sent += len(data)
+                self.ok += len(data)
+            self.sock.shutdown(1)
+            rest = self.sock.recv(1)
+            if rest != b"":
+                raise AssertionError("bytes after our end: %r" % rest)
+        except Exception as e:  # reported by the test
+            self.error = e
+        finally:
+            self.sock.close()
+
+
+def churn(addr, seconds):
+    """upcase bench's churn: connect, one exchange, close, in a loop."""
+    return subprocess.Popen([UPCASE, "bench", "--churn", "-c", "4", "-T", "1",
+                             "-d", str(seconds), "-t", "10", "--json", "-q",
+                             addr], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+
+
+def test_restart_refuses_nobody():
+    d = tempfile.mkdtemp(prefix="it_restart.")
+    pidf, sock = os.path.join(d, "u.pid"), os.path.join(d, "u.sock")
+    new_pid = None
+    try:
+        # The stream outlives the hand-over: the old process must keep
+        # serving it past the default 5 s shutdown_timeout.
+        with Daemon("--pidfile", pidf, "--shutdown-timeout", "60",
+                    listen=("127.0.0.1:0", "unix:" + sock)) as old:
+            old.wait_log(r" notice ready: ")
+            expect(read_pid(pidf) == old.proc.pid, "pidfile names the old one")
+            stream = Streamer(old.addrs[0])
+            stream.start()
+            benches = [churn(a, 4 * SLOW) for a in old.addrs]
+            # The churn is under way (connections counted) before SIGUSR2.
+            deadline = time.monotonic() + 20 * SLOW
+            while old.stats()["conns_total"] < 50:
+                expect(time.monotonic() < deadline, "churn under way")
+                time.sleep(0.05)  # no event says "N accepted": poll, gently
+            old.signal(signal.SIGUSR2)
+            m = old.wait_log(r" notice restart: pid (\d+) serves: handing over")
+            new_pid = int(m.group(1))
+            # Both listeners came back in the new process (it logs them
+            # before it says it serves), by address.
+            for a in old.addrs:
+                n = sum(ln.endswith(" notice listening on " + a)
+                        for ln in old.lines)
+                expect(n == 2, "listening on %s by both processes" % a, 2, n)
+            results = []
+            for b in benches:
+                out, err = b.communicate(timeout=60 * SLOW)
+                results.append((b.returncode, json.loads(out), err.decode()))
+            for rc, j, err in results:
+                expect(rc == 0 and j["errors"] == 0 and j["connections"] > 0,
+                       "a churn client across the restart: no error",
+                       "exit 0, 0 errors", (rc, j["errors_by_kind"],
+                                            j["connections"], err[-300:]))
+            stream.stop.set()
+            stream.join(30 * SLOW)
+            expect(stream.error is None and stream.ok > 0,
+                   "the streaming client served to its end", None,
+                   (stream.error, stream.ok))
+            # The old process finishes its connections and exits 0.
+            rc = old.wait(timeout=30)
+            expect(rc == 0, "old process exit status", 0, rc)
+        expect(pid_alive(new_pid), "the new process serves on")
+        expect(read_pid(pidf) == new_pid, "the pidfile names the new pid",
+               new_pid, read_pid(pidf))
+        expect(os.path.exists(sock), "the unix socket file is still there")
+        for a in ("unix:" + sock,):
+            s = connect(a)
+            s.sendall(b"after")
+            expect(recv_exactly(s, 5) == b"AFTER", "the new process serves " + a)
+            s.close()
+        os.kill(new_pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20 * SLOW
+        while pid_alive(new_pid):
+            expect(time.monotonic() < deadline, "the new process stops")
+            time.sleep(0.02)
+        new_pid = None
+        expect(not os.path.exists(pidf) and not os.path.exists(sock),
+               "the new process removes what it took over")
+    finally:
+        if new_pid is not None and pid_alive(new_pid):
+            os.kill(new_pid, signal.SIGKILL)
+        for f in os.listdir(d):
+            os.unlink(os.path.join(d, f))
+        os.rmdir(d)
+
+
+def test_failed_restart_keeps_serving():
+    d = tempfile.mkdtemp(prefix="it_restart.")
+    conf = os.path.join(d, "u.conf")
+    with open(conf, "w") as f:
+        f.write("listen = 127.0.0.1:0\n")
+    try:
+        with Daemon("-c", conf, listen=(), expect_listeners=1) as old:
+            old.wait_log(r" notice ready: ")
+            with open(conf, "w") as f:   # the successor cannot start
+                f.write("listen = 127.0.0.1:0\nbogus = 1\n")
+            old.signal(signal.SIGUSR2)
+            m = old.wait_log(r" warn restart failed: pid \d+ exited with "
+                             r"status (\d+) before serving; still serving$")
+            expect(m.group(1) == "2", "the successor's status", "2",
+                   m.group(1))
+            s = connect(old.addr)
+            s.sendall(b"still")
+            expect(recv_exactly(s, 5) == b"STILL", "the old one serves on")
+            s.close()
+            old.stop()
+    finally:
+        os.unlink(conf)
+        os.rmdir(d)
+
+
+if __name__ == "__main__":
+    run_tests([
+        test_restart_refuses_nobody,
+        test_failed_restart_keeps_serving,
+    ])
