@@ -290,6 +290,11 @@ def test_max_conns_follows_the_raised_limit():
     # Started at a soft limit of 256 under a hard one of 4096 (as systemd
     # starts services at 1024): the soft limit is raised first, and the
     # default max_conns comes from 4096.
+    if WRAPPER:
+        # valgrind shows its guest the soft limit it started with as both
+        # limits, so there is nothing to raise.
+        print("# skip: under %s" % WRAPPER[0])
+        return
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     if hard != resource.RLIM_INFINITY and hard < 4096:
         print("# skip: the hard descriptor limit is %d, below 4096" % hard)
