@@ -164,24 +164,26 @@ teardown(void)
 	log_set_level(LOG_INFO);
 }
 
-/* The worker's way: shared timeout values as common timeouts. */
+/* The worker's way: a timeout every connection shares is a common
+ * timeout.  0: none. */
+static const struct timeval *
+fx_common_tv(long us)
+{
+	struct timeval tv = { us / 1000000, us % 1000000 };
+	const struct timeval *common;
+
+	if (us == 0)
+		return NULL;
+	common = event_base_init_common_timeout(F.base, &tv);
+	ck_assert_ptr_nonnull(common);
+	return common;
+}
+
 static void
 fx_timeouts(long idle_us, long write_us)
 {
-	struct timeval tv;
-
-	if (idle_us > 0) {
-		tv.tv_sec = idle_us / 1000000;
-		tv.tv_usec = idle_us % 1000000;
-		F.env.idle_tv = event_base_init_common_timeout(F.base, &tv);
-		ck_assert_ptr_nonnull(F.env.idle_tv);
-	}
-	if (write_us > 0) {
-		tv.tv_sec = write_us / 1000000;
-		tv.tv_usec = write_us % 1000000;
-		F.env.write_tv = event_base_init_common_timeout(F.base, &tv);
-		ck_assert_ptr_nonnull(F.env.write_tv);
-	}
+	F.env.idle_tv = fx_common_tv(idle_us);
+	F.env.write_tv = fx_common_tv(write_us);
 }
 
 static void
@@ -501,6 +503,26 @@ START_TEST(test_write_timeout)
 }
 END_TEST
 
+/* Quiet with every reply out: FIN (lingering), the connection still open
+ * to absorb late input. */
+static void
+wait_linger(void)
+{
+	fx_run_until(peer_saw_eof, "FIN once quiet");
+	check_replies();
+	ck_assert_int_eq(F.env.nconns, 1);
+	ck_assert(fx_logged("conn unix:(unnamed): draining -> lingering\n"));
+}
+
+/* Lingering, then quiet again with every reply acknowledged: closed. */
+static void
+wait_quiet_close(void)
+{
+	fx_run_until(conn_gone, "close once quiet and acknowledged");
+	check_closed("shutdown");
+	ck_assert_int_eq(fx_stat(ST_RESETS), 0);
+}
+
 /* A busy connection at shutdown: replies queued, more input on its way. */
 static void
 start_busy_drain(void)
@@ -515,20 +537,13 @@ start_busy_drain(void)
 	peer_send(100);
 	fx_run_until(all_replies, "every reply while draining");
 	check_replies();
-	/* Quiet with every reply out: FIN (lingering), the connection
-	 * still open to absorb late input. */
-	fx_run_until(peer_saw_eof, "FIN once quiet");
-	check_replies();
-	ck_assert_int_eq(F.env.nconns, 1);
-	ck_assert(fx_logged("conn unix:(unnamed): draining -> lingering\n"));
+	wait_linger();
 }
 
 START_TEST(test_drain_then_quiet_close)
 {
 	start_busy_drain();
-	fx_run_until(conn_gone, "close once quiet and acknowledged");
-	check_closed("shutdown");
-	ck_assert_int_eq(fx_stat(ST_RESETS), 0);
+	wait_quiet_close();
 }
 END_TEST
 
@@ -603,10 +618,8 @@ START_TEST(test_drain_serves_a_connection_that_sent_nothing_yet)
 	fx_run_until(all_replies, "the reply to the first bytes");
 	check_replies();
 	ck_assert_msg(!F.peer_eof, "EOF instead of the reply");
-	fx_run_until(peer_saw_eof, "FIN once quiet");
-	ck_assert_int_eq(F.env.nconns, 1);
-	fx_run_until(conn_gone, "close once quiet and acknowledged");
-	check_closed("shutdown");
+	wait_linger();
+	wait_quiet_close();
 }
 END_TEST
 
@@ -615,9 +628,8 @@ START_TEST(test_drain_closes_a_silent_connection_once_quiet)
 	fx_open();
 	conn_shutdown_all(&F.env);
 	ck_assert_int_eq(F.env.nconns, 1);
-	fx_run_until(peer_saw_eof, "FIN once quiet");
-	fx_run_until(conn_gone, "close once quiet");
-	check_closed("shutdown");
+	wait_linger();
+	wait_quiet_close();
 	ck_assert_int_eq(F.ngot, 0);
 }
 END_TEST
@@ -693,41 +705,44 @@ START_TEST(test_linger_reads_input_landing_with_its_deadline)
 }
 END_TEST
 
+/* A test case on the fixture, with room for the longest wait. */
+static TCase *
+fx_tcase(Suite *s, const char *name)
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 2 * DEADLINE_S);
+	suite_add_tcase(s, tc);
+	return tc;
+}
+
 static Suite *
 conn_suite(void)
 {
 	Suite *s = suite_create("conn");
 	TCase *tc;
 
-	tc = tcase_create("serve");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 2 * DEADLINE_S);
+	tc = fx_tcase(s, "serve");
 	tcase_add_test(tc, test_echo);
 	tcase_add_test(tc, test_half_close_with_replies_queued);
 	tcase_add_test(tc, test_backpressure_pause_resume);
 	tcase_add_test(tc, test_info_level_traces_nothing);
 	tcase_add_test(tc, test_close_releases_the_socket_at_once);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("timeouts");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 2 * DEADLINE_S);
+	tc = fx_tcase(s, "timeouts");
 	tcase_add_test(tc, test_idle_timeout);
 	tcase_add_test(tc, test_write_timeout);
 	tcase_add_test(tc, test_no_write_timeout_keeps_a_stalled_reader);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("shutdown");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 2 * DEADLINE_S);
+	tc = fx_tcase(s, "shutdown");
 	tcase_add_test(tc, test_drain_then_quiet_close);
 	tcase_add_test(tc, test_lingering_close_discards_late_input);
 	tcase_add_test(tc, test_drain_serves_input_landing_with_its_deadline);
+	tcase_add_test(tc, test_linger_reads_input_landing_with_its_deadline);
 	tcase_add_test(tc, test_drain_serves_a_connection_that_sent_nothing_yet);
 	tcase_add_test(tc, test_drain_closes_a_silent_connection_once_quiet);
 	tcase_add_test(tc, test_drain_ends_at_a_half_close);
-	tcase_add_test(tc, test_linger_reads_input_landing_with_its_deadline);
-	suite_add_tcase(s, tc);
 	return s;
 }
 
