@@ -10,6 +10,8 @@ import json
 import os
 import random
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -169,8 +171,75 @@ def test_failed_restart_keeps_serving():
         os.rmdir(d)
 
 
+class CredReceiver:
+    """The service manager's end of NOTIFY_SOCKET, knowing each sender's
+    pid (SO_PASSCRED), as systemd does."""
+
+    def __init__(self, d):
+        self.path = os.path.join(d, "notify")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        self.sock.bind(self.path)
+        self.got = []
+
+    def wait(self, want, pid, timeout=20):
+        """Collect datagrams until one from pid has the line want."""
+        deadline = time.monotonic() + timeout * SLOW
+        while True:
+            left = deadline - time.monotonic()
+            expect(left > 0, "%r from pid %d" % (want, pid), want, self.got)
+            self.sock.settimeout(left)
+            try:
+                msg, anc, _, _ = self.sock.recvmsg(
+                    4096, socket.CMSG_SPACE(struct.calcsize("3i")))
+            except socket.timeout:
+                continue
+            sender = None
+            for level, kind, data in anc:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                    sender = struct.unpack("3i", data[:struct.calcsize("3i")])[0]
+            self.got.append((sender, msg.decode()))
+            if sender == pid and want in msg.decode().split("\n"):
+                return
+
+
+def test_restart_hands_on_the_watchdog():
+    """Under WatchdogSec= the manager kills a main process that stops
+    sending WATCHDOG=1: the successor must be told the interval too."""
+    d = tempfile.mkdtemp(prefix="it_restart.")
+    rx = CredReceiver(d)
+    new_pid = None
+    env = dict(os.environ, NOTIFY_SOCKET=rx.path, WATCHDOG_USEC="200000")
+    try:
+        with Daemon(env=env) as old:
+            rx.wait("READY=1", old.proc.pid)
+            rx.wait("WATCHDOG=1", old.proc.pid)
+            old.signal(signal.SIGUSR2)
+            m = old.wait_log(r" notice restart: pid (\d+) serves: handing over")
+            new_pid = int(m.group(1))
+            rx.wait("MAINPID=%d" % new_pid, new_pid)
+            for _ in range(3):
+                rx.wait("WATCHDOG=1", new_pid)
+            rc = old.wait(timeout=30)
+            expect(rc == 0, "old process exit status", 0, rc)
+        os.kill(new_pid, signal.SIGTERM)
+        rx.wait("STOPPING=1", new_pid)
+        deadline = time.monotonic() + 20 * SLOW
+        while pid_alive(new_pid):
+            expect(time.monotonic() < deadline, "the new process stops")
+            time.sleep(0.02)
+        new_pid = None
+    finally:
+        if new_pid is not None and pid_alive(new_pid):
+            os.kill(new_pid, signal.SIGKILL)
+        rx.sock.close()
+        os.unlink(rx.path)
+        os.rmdir(d)
+
+
 if __name__ == "__main__":
     run_tests([
         test_restart_refuses_nobody,
         test_failed_restart_keeps_serving,
+        test_restart_hands_on_the_watchdog,
     ])

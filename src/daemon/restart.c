@@ -6,12 +6,14 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "activation.h"
+#include "notify.h"
 #include "restart.h"
 
 #define RESTART_PIDFILE_ENV	"UPCASED_RESTART_PIDFILE_FD"
@@ -40,22 +42,50 @@ restart_init(int argc, char **argv)
 	return 0;
 }
 
+/* The successor's own variables, written one after another into one
+ * buffer: everything is built before the fork. */
+struct restart_envbuf {
+	char	*at;
+	size_t	 left;
+};
+
+static __attribute__((format(printf, 2, 3))) char *
+restart_env_put(struct restart_envbuf *b, const char *fmt, ...)
+{
+	char *s = b->at;
+	va_list ap;
+	int used;
+
+	va_start(ap, fmt);
+	used = vsnprintf(b->at, b->left, fmt, ap);
+	va_end(ap);
+	if (used < 0 || (size_t)used >= b->left)
+		return NULL;
+	b->at += used + 1;
+	b->left -= (size_t)used + 1;
+	return s;
+}
+
 /* The successor's environment: ours without the variables a start reads
- * for itself, plus the new ones; pid_slot gets LISTEN_PID's digits. */
+ * for itself, plus the new ones; pid_slot gets LISTEN_PID's digits.  The
+ * watchdog interval goes on without WATCHDOG_PID: once the successor has
+ * sent MAINPID=, the manager expects WATCHDOG=1 from it, and would kill
+ * it for staying silent. */
 static char **
 restart_env(int n, int pidfile_fd, const char *notify_socket, char **pid_slot,
     char *bufs, size_t buflen)
 {
 	static const char *const drop[] = { "LISTEN_PID=", "LISTEN_FDS=",
-	    "LISTEN_FDNAMES=", "NOTIFY_SOCKET=", RESTART_PIDFILE_ENV "=",
-	    RESTART_READY_ENV "=", NULL };
-	size_t count = 0, k = 0;
+	    "LISTEN_FDNAMES=", "NOTIFY_SOCKET=", "WATCHDOG_USEC=",
+	    "WATCHDOG_PID=", RESTART_PIDFILE_ENV "=", RESTART_READY_ENV "=",
+	    NULL };
+	struct restart_envbuf b = { bufs, buflen };
+	size_t count = 0, k = 0, first;
 	char **env;
-	int used;
 
 	while (environ[count] != NULL)
 		count++;
-	if ((env = calloc(count + 6, sizeof(*env))) == NULL)
+	if ((env = calloc(count + 7, sizeof(*env))) == NULL)
 		return NULL;
 	for (size_t i = 0; i < count; i++) {
 		int skip = 0;
@@ -64,32 +94,27 @@ restart_env(int n, int pidfile_fd, const char *notify_socket, char **pid_slot,
 		if (!skip)
 			env[k++] = environ[i];
 	}
-	used = snprintf(bufs, buflen, "LISTEN_PID=%-20s", "");
-	*pid_slot = bufs + strlen("LISTEN_PID=");
-	env[k++] = bufs;
-	bufs += used + 1;
-	buflen -= (size_t)used + 1;
-	used = snprintf(bufs, buflen, "LISTEN_FDS=%d", n);
-	env[k++] = bufs;
-	bufs += used + 1;
-	buflen -= (size_t)used + 1;
-	used = snprintf(bufs, buflen, RESTART_READY_ENV "=%d",
+	first = k;
+	env[k++] = restart_env_put(&b, "LISTEN_PID=%-20s", "");
+	env[k++] = restart_env_put(&b, "LISTEN_FDS=%d", n);
+	env[k++] = restart_env_put(&b, RESTART_READY_ENV "=%d",
 	    ACTIVATION_FD_START + n + (pidfile_fd >= 0));
-	env[k++] = bufs;
-	bufs += used + 1;
-	buflen -= (size_t)used + 1;
-	if (pidfile_fd >= 0) {
-		used = snprintf(bufs, buflen, RESTART_PIDFILE_ENV "=%d",
+	if (pidfile_fd >= 0)
+		env[k++] = restart_env_put(&b, RESTART_PIDFILE_ENV "=%d",
 		    ACTIVATION_FD_START + n);
-		env[k++] = bufs;
-		bufs += used + 1;
-		buflen -= (size_t)used + 1;
-	}
-	if (notify_socket[0] != '\0') {
-		snprintf(bufs, buflen, "NOTIFY_SOCKET=%s", notify_socket);
-		env[k++] = bufs;
-	}
+	if (notify_socket[0] != '\0')
+		env[k++] = restart_env_put(&b, "NOTIFY_SOCKET=%s",
+		    notify_socket);
+	if (notify_watchdog_usec() > 0)
+		env[k++] = restart_env_put(&b, "WATCHDOG_USEC=%llu",
+		    (unsigned long long)notify_watchdog_usec());
 	env[k] = NULL;
+	for (size_t i = first; i < k; i++)
+		if (env[i] == NULL) {	/* cannot happen: bufs holds them all */
+			free(env);
+			return NULL;
+		}
+	*pid_slot = env[first] + strlen("LISTEN_PID=");
 	return env;
 }
 
