@@ -244,7 +244,7 @@ bench_report_progress(FILE *fp, int tty, const struct bench_opts *o,
 		break;
 	case BENCH_CHURN:
 		fprintf(fp, "  conns/s %.0f", p->conns_per_sec);
-		/* FALLTHROUGH */
+		__attribute__((fallthrough));	/* gcc and clang both read it */
 	default:
 		fprintf(fp, "  msgs/s %.0f  MB/s %.2f  p99 %s", p->msgs_per_sec,
 		    p->bytes_per_sec / 1e6, p->p99_ns ?
