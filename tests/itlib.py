@@ -36,6 +36,7 @@ def _sanitized(path):
 # memory, quarantine): memory bounds are asserted only in a plain build.
 RSS_MEANINGFUL = not WRAPPER and not _sanitized(UPCASED)
 LISTEN_RE = re.compile(r" notice listening on (\S+)$")
+TOOL_LINE_RE = re.compile(r"==\d+== ")
 
 
 class TestFailure(Exception):
@@ -235,12 +236,21 @@ class Daemon:
         return rc
 
     def stop(self, timeout=20):
-        """SIGTERM and expect a clean exit (status 0; valgrind's 99 fails)."""
+        """SIGTERM and expect a clean exit (status 0; valgrind's 99 fails,
+        and its report is shown)."""
         if self.proc.poll() is None:
             self.signal(signal.SIGTERM)
         rc = self.wait(timeout)
-        expect(rc == 0, "upcased exit status after SIGTERM", 0, rc)
+        expect(rc == 0, "upcased exit status after SIGTERM" +
+               self.tool_report(), 0, rc)
         return rc
+
+    def tool_report(self):
+        """What a wrapper (valgrind: '==PID== ...' lines) said, if anything."""
+        said = [l for l in self.lines if TOOL_LINE_RE.match(l)]
+        return ("; %s said:\n%s" % (" ".join(WRAPPER) or "a tool",
+                                      "\n".join(said[-80:]))
+                if said else "")
 
     def stats(self):
         """Ask upcased for its counters (SIGUSR1); parse the stats line."""
@@ -273,10 +283,23 @@ class Daemon:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        if self.proc.poll() is None:
+    def __exit__(self, exc_type, exc, tb):
+        """Stop upcased the way an operator does, SIGTERM, and wait for it
+        (bounded), so that under valgrind every test ends with the leak
+        check.  A test that already failed keeps its own failure, and a
+        daemon that does not exit in time is killed."""
+        if self.proc.poll() is not None:
+            return False
+        if exc_type is None:
+            self.stop()  # a status other than 0 fails the test
+            return False
+        self.signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=5 * SLOW)
+        except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        return False
 
 
 def run_tests(tests):
