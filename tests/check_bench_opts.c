@@ -215,6 +215,33 @@ START_TEST(test_bad_values_rejected)
 }
 END_TEST
 
+/* Loop: _i is 0 for a valid ADDR (leading zeros) as long as a report can
+ * name, taken whole; 1 for one byte longer, refused rather than named
+ * cut short. */
+START_TEST(test_long_addr)
+{
+	char argv0[] = "bench", addr[ADDR_STRLEN + 1], err[BENCH_ERRLEN] = "";
+	char *argv[] = { argv0, addr, NULL };
+	const char *tail = "177.0.0.1:9";
+	size_t len = ADDR_STRLEN - 1 + (size_t)_i;
+	struct bench_opts o;
+	int rc;
+
+	memset(addr, '0', len - strlen(tail));
+	strcpy(addr + len - strlen(tail), tail);
+	rc = bench_opts_parse(&o, 2, argv, err, sizeof(err));
+	if (_i == 0) {
+		ck_assert_msg(rc == BENCH_OPTS_RUN, "%zu-byte ADDR: expected "
+		    "success, got %d: %s", len, rc, err);
+		ck_assert_str_eq(o.addr_text, addr);
+		return;
+	}
+	ck_assert_msg(rc == BENCH_OPTS_ERROR && strncmp(err, "ADDR: ", 6) == 0 &&
+	    strstr(err, "too long") != NULL, "%zu-byte ADDR: expected \"ADDR: "
+	    "... too long\", got %d: %s", len, rc, err);
+}
+END_TEST
+
 /* The parser resets getopt: parsing twice in one process works. */
 START_TEST(test_parse_twice)
 {
@@ -242,6 +269,7 @@ bench_opts_suite(void)
 	tcase_add_test(tc, test_help);
 	tcase_add_loop_test(tc, test_bad_values_rejected, 0,
 	    sizeof(bad) / sizeof(bad[0]));
+	tcase_add_loop_test(tc, test_long_addr, 0, 2);
 	tcase_add_test(tc, test_parse_twice);
 	suite_add_tcase(s, tc);
 	return s;

@@ -408,6 +408,12 @@ bench_opts_parse(struct bench_opts *o, int argc, char **argv, char *err,
 		    argv[optind]);
 		return BENCH_OPTS_ERROR;
 	}
+	/* addr_text is the ADDR every report names: whole, or refused. */
+	if (strlen(addr) >= sizeof(o->addr_text)) {
+		snprintf(err, errlen, "ADDR: '%.32s...' is too long (%zu bytes, "
+		    "at most %zu)", addr, strlen(addr), sizeof(o->addr_text) - 1);
+		return BENCH_OPTS_ERROR;
+	}
 	snprintf(o->addr_text, sizeof(o->addr_text), "%s", addr);
 	if (addr_parse_peer(addr, &o->addr, err, errlen) != 0) {
 		char why[BENCH_ERRLEN];

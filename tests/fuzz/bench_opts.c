@@ -136,8 +136,7 @@ fuzz_bench_ranges(const struct bench_opts *o)
 	FUZZ_CHECK(o->sources >= 0 && o->sources <= BENCH_MAX_SOURCES &&
 	    (o->sources <= 1 || bench_opts_loopback4(&o->addr)),
 	    "%d sources for %s", o->sources, o->addr_text);
-	FUZZ_CHECK(o->addr.kind != ADDR_UDP && !o->addr.any, "bench would "
-	    "drive %s", o->addr_text);
+	FUZZ_CHECK(!o->addr.any, "*:PORT taken to connect to: %s", o->addr_text);
 }
 
 static int
