@@ -223,11 +223,6 @@ bconn_flush(struct bconn *c)
 		ssize_t n;
 		int k;
 
-		/* More than one callback's worth: the rest when the loop
-		 * says the socket is (still) writable. */
-		if (calls++ == FLUSH_CALLS)
-			return bconn_want_write(c);
-
 		for (k = 0; seq < c->v.sent && k < IOV_BATCH; seq++, k++) {
 			iov[k].iov_base = (void *)(uintptr_t)
 			    (verify_payload(pool, c->v.key, seq) + off);
@@ -258,6 +253,12 @@ bconn_flush(struct bconn *c)
 			c->woff = 0;
 			c->wseq++;
 		}
+		/* More than one callback's worth: the rest when the loop
+		 * says the socket is (still) writable. */
+		if (c->wseq == c->v.sent)
+			break;
+		if (++calls == FLUSH_CALLS)
+			return bconn_want_write(c);
 	}
 	if (c->wblocked) {
 		event_del(&c->wr);
