@@ -4,11 +4,13 @@
  * no limits, no counters: the physical-limit baseline upcased is measured
  * against.
  *
- *   refserver [-e] [-c CHUNK] [-l HOST:PORT] [-t THREADS] [-P MAX_PENDING]
+ *   refserver [-e] [-c CHUNK] [-l [udp:]HOST:PORT] [-t THREADS] [-P MAX_PENDING]
  *
- * Each thread has its own SO_REUSEPORT listener and its own epoll.  It
- * prints "listening on 127.0.0.1:PORT" on stderr as upcased does, and runs
- * until killed. */
+ * Each thread has its own SO_REUSEPORT listener and its own epoll.  With
+ * a udp: address each thread has its own SO_REUSEPORT UDP socket instead
+ * and a blocking recvmmsg/sendmmsg loop: a batch of datagrams in,
+ * uppercased in place, the batch back to their senders.  It prints
+ * "listening on ADDR" on stderr as upcased does, and runs until killed. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -29,6 +31,8 @@
 #include <unistd.h>
 
 #define MAX_EVENTS	256
+#define UDP_BATCH	64		/* datagrams per recvmmsg/sendmmsg */
+#define UDP_MAX		65536		/* more than any datagram */
 
 struct conn {
 	int		 fd;
@@ -41,6 +45,7 @@ struct conn {
 static size_t	chunk = 1024;
 static size_t	max_pending = 65536;
 static int	edge;			/* -e: edge-triggered, read to EAGAIN */
+static int	udp;			/* -l udp:...: datagrams */
 static struct sockaddr_storage bind_ss;
 static socklen_t bind_len;
 
@@ -217,17 +222,19 @@ listen_one(void)
 {
 	int fd, one = 1;
 
-	fd = socket(bind_ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0);
+	/* UDP blocks: its loop has nothing else to wait for. */
+	fd = socket(bind_ss.ss_family, udp ? SOCK_DGRAM | SOCK_CLOEXEC :
+	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		err(1, "socket");
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
-	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+	    (!udp && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+	    sizeof(one)) != 0))
 		err(1, "setsockopt");
 	if (bind(fd, (struct sockaddr *)&bind_ss, bind_len) != 0)
 		err(1, "bind");
-	if (listen(fd, 1024) != 0)
+	if (!udp && listen(fd, 1024) != 0)
 		err(1, "listen");
 	/* Port 0: the next threads bind the port this one got. */
 	if (getsockname(fd, (struct sockaddr *)&bind_ss, &bind_len) != 0)
@@ -275,10 +282,59 @@ loop(void *arg)
 	return NULL;
 }
 
+/* UDP: a batch in (at least one, then whatever else is queued), each
+ * uppercased in place, the batch back to where each came from. */
+static void *
+udp_loop(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	struct mmsghdr mh[UDP_BATCH];
+	struct iovec iov[UDP_BATCH];
+	struct sockaddr_storage from[UDP_BATCH];
+	unsigned char *buf;
+
+	if ((buf = malloc((size_t)UDP_BATCH * UDP_MAX)) == NULL)
+		err(1, "malloc");
+	for (;;) {
+		int n, done = 0;
+
+		for (int i = 0; i < UDP_BATCH; i++) {
+			iov[i].iov_base = buf + (size_t)i * UDP_MAX;
+			iov[i].iov_len = UDP_MAX;
+			memset(&mh[i], 0, sizeof(mh[i]));
+			mh[i].msg_hdr.msg_iov = &iov[i];
+			mh[i].msg_hdr.msg_iovlen = 1;
+			mh[i].msg_hdr.msg_name = &from[i];
+			mh[i].msg_hdr.msg_namelen = sizeof(from[i]);
+		}
+		n = recvmmsg(fd, mh, UDP_BATCH, MSG_WAITFORONE, NULL);
+		if (n < 0) {
+			if (errno == EINTR || errno == ECONNREFUSED)
+				continue;
+			err(1, "recvmmsg");
+		}
+		for (int i = 0; i < n; i++) {
+			upper(iov[i].iov_base, mh[i].msg_len);
+			iov[i].iov_len = mh[i].msg_len;
+		}
+		while (done < n) {
+			int m = sendmmsg(fd, mh + done, (unsigned)(n - done), 0);
+			if (m < 0) {
+				if (errno == EINTR)
+					continue;
+				done++;		/* a refused peer: skip it */
+				continue;
+			}
+			done += m;
+		}
+	}
+	return NULL;
+}
+
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: refserver [-e] [-c CHUNK] [-l HOST:PORT] "
+	fprintf(stderr, "usage: refserver [-e] [-c CHUNK] [-l [udp:]HOST:PORT] "
 	    "[-t THREADS] [-P MAX_PENDING]\n");
 	exit(2);
 }
@@ -289,9 +345,16 @@ parse_addr(const char *s)
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
 	    .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV }, *res;
 	char host[256];
-	const char *colon = strrchr(s, ':');
+	const char *colon;
 	size_t hl;
 	int rc;
+
+	udp = strncmp(s, "udp:", 4) == 0;
+	if (udp) {
+		s += 4;
+		hints.ai_socktype = SOCK_DGRAM;
+	}
+	colon = strrchr(s, ':');
 
 	if (colon == NULL || (hl = (size_t)(colon - s)) >= sizeof(host))
 		usage();
@@ -349,10 +412,12 @@ main(int argc, char **argv)
 	    sizeof(host), port, sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV))
 		errx(1, "getnameinfo");
 	fprintf(stderr, bind_ss.ss_family == AF_INET6 ?
-	    "listening on [%s]:%s\n" : "listening on %s:%s\n", host, port);
+	    "listening on %s[%s]:%s\n" : "listening on %s%s:%s\n",
+	    udp ? "udp:" : "", host, port);
 	for (int i = 1; i < threads; i++)
-		if (pthread_create(&t, NULL, loop, (void *)(intptr_t)lfds[i]))
+		if (pthread_create(&t, NULL, udp ? udp_loop : loop,
+		    (void *)(intptr_t)lfds[i]))
 			errx(1, "pthread_create");
-	loop((void *)(intptr_t)lfds[0]);
+	(udp ? udp_loop : loop)((void *)(intptr_t)lfds[0]);
 	return 0;
 }
