@@ -124,6 +124,14 @@ START_TEST(test_each_option)
 	ck_assert(!bench_opts_loopback4(&o.addr));
 	OK("unix:/tmp/upcased.sock");
 	ck_assert_int_eq(o.addr.kind, ADDR_UNIX);
+	OK("udp:127.0.0.1:9");
+	ck_assert_int_eq(o.addr.kind, ADDR_UDP);
+	ck_assert(o.max_loss == 0);
+	OK("udp:127.0.0.1:9", "-s", "16", "--max-loss", "2.5", "--rate", "100");
+	ck_assert_uint_eq(o.size, 16);
+	ck_assert(o.max_loss == 2.5);
+	OK("udp:[::1]:9", "-s", "65507", "--max-loss", "0", "--pipeline", "8");
+	ck_assert_uint_eq(o.size, 65507);
 	/* Options after the address work too. */
 	OK("127.0.0.1:7", "-c", "3");
 	ck_assert_int_eq(o.conns, 3);
@@ -188,7 +196,14 @@ static const struct {
 	{ { "--idle", "10", "-c", "5" }, "--idle" },
 	{ { "--churn", "--rate", "10" }, "--churn" },
 	{ { "--churn", "--pipeline", "2" }, "--pipeline" },
-	{ { "udp:127.0.0.1:9" }, "ADDR" },
+	{ { "--churn", "udp:127.0.0.1:9" }, "--churn" },
+	{ { "--idle", "3", "udp:127.0.0.1:9" }, "--idle" },
+	{ { "-s", "15", "udp:127.0.0.1:9" }, "-s" },
+	{ { "-s", "65508", "udp:127.0.0.1:9" }, "-s" },
+	{ { "--max-loss", "1", "127.0.0.1:9" }, "--max-loss" },
+	{ { "--max-loss", "101", "udp:127.0.0.1:9" }, "--max-loss" },
+	{ { "--max-loss", "-1", "udp:127.0.0.1:9" }, "--max-loss" },
+	{ { "--max-loss", "nan", "udp:127.0.0.1:9" }, "--max-loss" },
 	{ { "127.0.0.1" }, "ADDR" },
 	{ { "127.0.0.1:99999" }, "ADDR" },
 	{ { "127.0.0.1:9", "127.0.0.1:10" }, "ADDR" },

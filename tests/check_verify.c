@@ -1,6 +1,7 @@
 /* check_verify.c: the payload pool and the byte-exact reply check. */
 #include <check.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -295,6 +296,62 @@ START_TEST(test_large_messages_and_replayed_reply)
 }
 END_TEST
 
+/* Sequence numbers: every value comes back, printed as %016llu would. */
+START_TEST(test_seq_round_trip)
+{
+	static const uint64_t vals[] = {
+		0, 1, 9, 10, 99, 100, 12345678, 99999999, 100000000,
+		1234567890123456ULL, 9999999999999999ULL,
+	};
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+
+	for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]) + 10000; i++) {
+		unsigned char p[VERIFY_SEQ_DIGITS];
+		char want[VERIFY_SEQ_DIGITS + 1];
+		uint64_t v, got = UINT64_MAX;
+
+		if (i < sizeof(vals) / sizeof(vals[0]))
+			v = vals[i];
+		else {
+			x ^= x >> 12, x ^= x << 25, x ^= x >> 27;
+			v = (x * 2685821657736338717ULL) % 10000000000000000ULL;
+		}
+		verify_seq_put(p, v);
+		snprintf(want, sizeof(want), "%016llu", (unsigned long long)v);
+		ck_assert_msg(memcmp(p, want, VERIFY_SEQ_DIGITS) == 0,
+		    "%llu printed as %.16s", (unsigned long long)v, p);
+		ck_assert_int_eq(verify_seq_get(p, &got), 0);
+		ck_assert_uint_eq(got, v);
+		/* The transform leaves a sequence number alone. */
+		upper_copy_scalar(p, p, sizeof(p));
+		ck_assert_int_eq(memcmp(p, want, VERIFY_SEQ_DIGITS), 0);
+	}
+}
+END_TEST
+
+/* Any byte that is not a digit, anywhere in the number, is refused:
+ * the neighbours of '0' and '9', letters, NUL, and bytes whose +6 carries
+ * into the next one. */
+START_TEST(test_seq_refuses_non_digits)
+{
+	static const unsigned char bad[] = {
+		'/', ':', 'a', 'A', ' ', 0, 0x30 + 0x80, 0x39 + 0x80, 0xfa, 0xff,
+		0x20, 0x3f,
+	};
+
+	for (size_t k = 0; k < sizeof(bad); k++)
+		for (int at = 0; at < VERIFY_SEQ_DIGITS; at++) {
+			unsigned char p[VERIFY_SEQ_DIGITS];
+			uint64_t got;
+
+			verify_seq_put(p, 1234567890123456ULL);
+			p[at] = bad[k];
+			ck_assert_msg(verify_seq_get(p, &got) != 0,
+			    "byte 0x%02x at %d taken as a digit", bad[k], at);
+		}
+}
+END_TEST
+
 static Suite *
 verify_suite(void)
 {
@@ -313,6 +370,8 @@ verify_suite(void)
 	tcase_add_test(tc, test_extra_bytes);
 	tcase_add_test(tc, test_interleaved_sends);
 	tcase_add_test(tc, test_large_messages_and_replayed_reply);
+	tcase_add_test(tc, test_seq_round_trip);
+	tcase_add_test(tc, test_seq_refuses_non_digits);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -20,7 +20,7 @@ from itlib import (Daemon, SLOW, TestFailure, UPCASE, _sanitized, expect,
 HERE = os.path.dirname(os.path.abspath(__file__))
 WRONG = os.path.join(HERE, "wrong_server.py")
 KINDS = ("connect", "mismatch", "short", "extra", "reset", "close",
-         "timeout", "unsent", "io")
+         "timeout", "unsent", "lost", "io")
 
 
 def bench(args, timeout=60, wrapper=()):
@@ -88,6 +88,19 @@ class WrongServer:
             self.proc.wait()
             raise TestFailure("wrong_server %s did not start: %r" % (mode, line))
         self.addr = m.group(1)
+
+    def lines(self, quiet=0.5):
+        """What the server printed since it started listening, read
+        until it has been quiet for `quiet` seconds."""
+        # Straight from the descriptor: a buffered readline() would take
+        # more than a line, and select() would not see it again.
+        fd, data = self.proc.stdout.fileno(), b""
+        while select.select([fd], [], [], quiet * SLOW)[0]:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            data += chunk
+        return data.decode().splitlines()
 
     def __enter__(self):
         return self
@@ -401,6 +414,131 @@ def test_rate_unsent_counted():
                "errors N (timeout 1, unsent M)", out)
 
 
+def test_udp_against_upcased():
+    with Daemon(listen=("udp:127.0.0.1:0",)) as d:
+        rc, j, err, took = bench_json(["-d", "1", "-c", "10", "-s", "100",
+                                       d.addr])
+        expect(rc == 0, "udp bench status (stderr: %s)" % err.strip(), 0, rc)
+        expect_clean(j, err, "udp bench against upcased")
+        expect(j["transport"] == "udp" and j["loss_pct"] == 0 and
+               j["connections"] == 10, "10 udp sockets, no loss",
+               ("udp", 0, 10), (j["transport"], j["loss_pct"],
+                                j["connections"]))
+        expect(j["messages"] > 100 and j["bytes"] == j["messages"] * 100,
+               "replies of 100 bytes each", "> 100",
+               (j["messages"], j["bytes"]))
+        expect_latency_sane(j, "udp", 5e6)
+        n = j["messages"]
+        # Exactly -n, pipelined, in 16-byte datagrams (the least: the
+        # sequence number alone) and in the largest.
+        # (Few of the largest at once: upcased's receive buffer holds
+        # only a few of them.)
+        for size, total, conns, k in (("16", 3000, "4", "8"),
+                                      ("65507", 200, "2", "1")):
+            rc, j, err, took = bench_json(["-n", str(total), "-c", conns,
+                                           "--pipeline", k, "-s", size,
+                                           d.addr])
+            expect(rc == 0, "udp -n -s %s status (stderr: %s)" %
+                   (size, err.strip()), 0, rc)
+            expect_clean(j, err, "udp -n -s %s" % size)
+            expect(j["messages"] == total and
+                   j["bytes"] == total * int(size),
+                   "exactly -n datagrams of -s bytes", total,
+                   (j["messages"], j["bytes"]))
+            n += total
+        rc, j, err, took = bench_json(["--rate", "500", "-d", "1", "-c", "5",
+                                       d.addr])
+        expect(rc == 0, "udp --rate status (stderr: %s)" % err.strip(), 0,
+               rc)
+        expect_clean(j, err, "udp --rate")
+        expect(abs(j["messages"] - 500) <= 75, "udp --rate 500 for 1 s",
+               500, j["messages"])
+        n += j["messages"]
+        # upcased answered exactly the datagrams bench counted.
+        st = d.stats()
+        expect(st["dgrams"] == n, "upcased's datagram count matches", n,
+               st["dgrams"])
+        d.stop()
+
+
+def test_udp_loss_counted():
+    # Every 10th datagram dropped: each is lost after -t, counted within
+    # one of what the server dropped; --max-loss decides the status.
+    for max_loss, status in ((None, 4), ("5", 4), ("15", 0)):
+        with WrongServer("udp-drop10") as w:
+            args = ["-d", "1", "-c", "2", "--pipeline", "4", "-t", "0.3"]
+            if max_loss is not None:
+                args += ["--max-loss", max_loss]
+            rc, j, err, took = bench_json(args + [w.addr])
+            dropped = [int(l.split()[1]) for l in w.lines()
+                       if l.startswith("dropped ")]
+        truth = dropped[-1] if dropped else 0
+        lost = j["errors_by_kind"]["lost"]
+        expect(truth > 0 and abs(lost - truth) <= 1,
+               "lost datagrams counted (--max-loss %s)" % max_loss, truth,
+               lost)
+        sent = j["messages"] + lost
+        expect(abs(j["loss_pct"] - 100.0 * lost / sent) < 1e-3,
+               "loss_pct", 100.0 * lost / sent, j["loss_pct"])
+        expect(rc == status, "status with --max-loss %s at %.1f%% loss" %
+               (max_loss, j["loss_pct"]), status, rc)
+        expect(took < 1 + 0.3 + 3 * SLOW, "within -d + -t", "< 5 s", took)
+
+
+def test_udp_wrong_replies():
+    with WrongServer("udp-corrupt") as w:
+        rc, j, err, took = bench_json(["-d", "0.5", "-c", "2", w.addr])
+        expect(rc == 5, "status for corrupt datagrams", 5, rc)
+        m = j["first_mismatch"]
+        expect(j["mismatches"] > 0 and m is not None and
+               65 <= m["want"] <= 90 and m["got"] == m["want"] + 32 and
+               16 <= m["byte"] < j["size"],
+               "a letter left lowercase, after the sequence number",
+               "want A-Z, got a-z, byte 16..63", m)
+        expect("mismatch" in err and "datagram" in err,
+               "the first mismatch is told on stderr", "a line", err)
+    with WrongServer("udp-dup") as w:
+        rc, j, err, took = bench_json(["-d", "0.5", "-c", "2", "--pipeline",
+                                       "2", w.addr])
+        extra = j["errors_by_kind"]["extra"]
+        expect(rc == 5, "status for duplicated datagrams", 5, rc)
+        expect(j["messages"] - 4 <= extra <= j["messages"] and
+               j["errors_by_kind"]["lost"] == 0,
+               "each duplicate counted extra", j["messages"],
+               j["errors_by_kind"])
+
+
+def test_udp_reordered_replies_match():
+    with WrongServer("udp-reorder") as w:
+        rc, j, err, took = bench_json(["-d", "0.5", "-c", "2", "--pipeline",
+                                       "4", w.addr])
+        expect(rc == 0, "status (stderr: %s)" % err.strip(), 0, rc)
+        expect_clean(j, err, "replies in swapped pairs")
+        expect(j["messages"] > 20, "replies matched", "> 20", j["messages"])
+
+
+def test_udp_never_answered_ends():
+    with WrongServer("udp-silent") as w:
+        rc, j, err, took = bench_json(["-d", "1", "-t", "0.5", "-c", "3",
+                                       "--pipeline", "2", w.addr])
+        expect(rc == 4, "status when nothing answers", 4, rc)
+        e = j["errors_by_kind"]
+        expect(j["messages"] == 0 and e["lost"] >= 6 and
+               j["errors"] == e["lost"], "every datagram lost", ">= 6", e)
+        expect(j["duration_s"] <= 1.5 + 0.5 * SLOW and took < 1.5 + 3 * SLOW,
+               "ends at -d + -t", "<= 2 s", (j["duration_s"], took))
+    # Nobody there at all: the kernel's port unreachable ends each socket.
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    addr = "udp:127.0.0.1:%d" % s.getsockname()[1]
+    s.close()
+    rc, j, err, took = bench_json(["-d", "5", "-c", "3", addr])
+    expect(rc == 3 and j["errors_by_kind"]["connect"] == 3,
+           "status and connect errors when nothing listens", 3,
+           (rc, j["errors_by_kind"]))
+    expect(took < 4 * SLOW, "gives up at once, not after -d", "< 4 s", took)
+
+
 def test_idle_holds_connections():
     with Daemon() as d:
         p = subprocess.Popen([UPCASE, "bench", "--json", "-q", "--idle", "200",
@@ -486,6 +624,10 @@ def test_usage():
            (rc, err))
     rc, out, err, _ = bench(["--bogus"])
     expect(rc == 2 and "--bogus" in err, "unknown option", 2, (rc, err))
+    rc, out, err, _ = bench(["-s", "8", "udp:127.0.0.1:9"])
+    expect(rc == 2 and err.startswith("upcase bench: -s:") and "16" in err,
+           "udp datagrams too small for the sequence number",
+           (2, "upcase bench: -s: ..."), (rc, err))
     rc, out, err, _ = bench(["-h"])
     expect(rc == 0 and "--rate" in out and "--churn" in out, "bench -h", 0,
            (rc, out[:200]))
@@ -511,6 +653,11 @@ if __name__ == "__main__":
         test_rate_counts_a_stall_from_the_schedule,
         test_rate_stall_across_the_end_is_measured,
         test_rate_unsent_counted,
+        test_udp_against_upcased,
+        test_udp_loss_counted,
+        test_udp_wrong_replies,
+        test_udp_reordered_replies_match,
+        test_udp_never_answered_ends,
         test_idle_holds_connections,
         test_sources_spread,
         test_progress_and_sigint,

@@ -12,6 +12,15 @@ Modes:
   extra   answers each chunk correctly plus one byte nobody asked for
   pause   answers correctly, but 0.5 s after the first bytes arrive the
           whole server freezes for 1 s (a stall, as in a long GC pause)
+
+UDP modes (listening on udp:HOST:PORT):
+  udp-drop10    answers every datagram but each 10th it receives, and
+                prints 'dropped N' (the count so far) for each it drops
+  udp-corrupt   leaves the first lowercase letter of each datagram as is
+  udp-dup       answers each datagram twice
+  udp-silent    never answers
+  udp-reorder   answers in pairs, the second datagram's reply first (a
+                lone datagram is answered after 20 ms)
 """
 import selectors
 import socket
@@ -42,13 +51,55 @@ def transform(mode, data):
     raise SystemExit("wrong_server: unknown mode %r" % mode)
 
 
+UDP_MODES = ("udp-drop10", "udp-corrupt", "udp-dup", "udp-silent",
+             "udp-reorder")
+
+
+def serve_udp(mode, host, port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((host, int(port)))
+    print("listening on udp:%s:%d" % s.getsockname(), flush=True)
+    received = dropped = 0
+    held = None     # udp-reorder: (reply, peer) waiting for its pair
+    while True:
+        s.settimeout(0.02 if held else None)
+        try:
+            data, peer = s.recvfrom(65536)
+        except socket.timeout:
+            s.sendto(held[0], held[1])
+            held = None
+            continue
+        received += 1
+        up, _ = transform("lower" if mode == "udp-corrupt" else "pause", data)
+        if mode == "udp-silent":
+            continue
+        if mode == "udp-drop10" and received % 10 == 0:
+            dropped += 1
+            print("dropped %d" % dropped, flush=True)
+            continue
+        if mode == "udp-reorder":
+            if held is None:
+                held = (up, peer)
+                continue
+            s.sendto(up, peer)
+            s.sendto(held[0], held[1])
+            held = None
+            continue
+        s.sendto(up, peer)
+        if mode == "udp-dup":
+            s.sendto(up, peer)
+
+
 def main():
     if len(sys.argv) not in (2, 3):
         raise SystemExit(__doc__)
     mode = sys.argv[1]
-    transform(mode, b"")    # reject an unknown mode before listening
     host, port = (sys.argv[2].rsplit(":", 1) if len(sys.argv) == 3
                   else ("127.0.0.1", "0"))
+    if mode in UDP_MODES:
+        serve_udp(mode, host, port)
+        return
+    transform(mode, b"")    # reject an unknown mode before listening
     lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     lsock.bind((host, int(port)))

@@ -210,7 +210,8 @@ start_workers(struct bench *b)
 	return b->nworkers == k ? 0 : -1;
 }
 
-static void
+/* Print the summary; returns the exit status it implies. */
+static int
 report(struct bench *b, uint64_t end_ns)
 {
 	struct bench_result r;
@@ -231,6 +232,7 @@ report(struct bench *b, uint64_t end_ns)
 	else
 		bench_report_text(stdout, &r);
 	fflush(stdout);
+	return bench_report_status(&r);
 }
 
 /* Set up, run every worker to the end, report.  Returns the status. */
@@ -241,7 +243,6 @@ bench_run(struct bench *b)
 	struct verify_pool pool;
 	struct event *ev[4] = { NULL, NULL, NULL, NULL };
 	struct timeval second = { 1, 0 };
-	struct bench_result r;
 	int status = EXIT_SOFTWARE, started;
 	uint64_t end_ns;
 
@@ -289,12 +290,8 @@ bench_run(struct bench *b)
 	for (int i = 0; i < b->nworkers; i++)
 		if (bench_worker_join(b->workers[i]) != 0)
 			fprintf(stderr, "upcase bench: cannot join worker %d\n", i);
-	if (started) {
-		report(b, end_ns);
-		memset(&r, 0, sizeof(r));
-		sum_counters(b, r.ctr);
-		status = bench_report_status(&r);
-	}
+	if (started)
+		status = report(b, end_ns);
 out:
 	for (int i = 0; i < 4; i++)
 		if (ev[i] != NULL)

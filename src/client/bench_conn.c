@@ -20,11 +20,6 @@
 
 /* Messages per sendmsg(). */
 #define IOV_BATCH	64
-/* The most one callback does before the loop runs again: a peer that
- * keeps up with us (a deep pipeline on loopback) must not hold the
- * deadline, the hard stop or the other connections off. */
-#define FLUSH_CALLS	16		/* sendmsg() calls per flush */
-#define READ_ROUNDS	4		/* full READ_BUF reads per wake-up */
 
 static int	bconn_pump(struct bconn *, uint64_t);
 static void	bconn_read_cb(evutil_socket_t, short, void *);
@@ -41,12 +36,14 @@ bconn_init(struct bconn *c, struct bench_worker *w, int idx,
 	c->idx = idx;
 	c->fd = -1;
 	c->sent_at = sent_at;
+	if (w->o->addr.kind == ADDR_UDP && budp_init(c) != 0)
+		return -1;
 	return evtimer_assign(&c->tm, w->base, bconn_timer_cb, c);
 }
 
 /* Tell the first error of each kind on stderr, so that a failed run says
  * what happened and to which connection, without a flood. */
-static void
+void
 bconn_describe(struct bconn *c, enum bench_err kind, const char *what)
 {
 	struct bench_run *run = c->w->run;
@@ -62,7 +59,7 @@ bconn_describe(struct bconn *c, enum bench_err kind, const char *what)
 	    run->tty ? "\r\033[K" : "", bench_err_names[kind], c->idx, what);
 }
 
-static void
+void
 bconn_note_mismatch(struct bconn *c)
 {
 	struct bench_run *run = c->w->run;
@@ -77,10 +74,15 @@ bconn_note_mismatch(struct bconn *c)
 	}
 	if (pthread_mutex_unlock(&run->lock) != 0)
 		return;
-	snprintf(what, sizeof(what), "reply %llu byte %zu (stream offset "
-	    "%llu): got 0x%02x, want 0x%02x",
-	    (unsigned long long)m->msg, m->at,
-	    (unsigned long long)m->offset, m->got, m->want);
+	if (c->u != NULL)
+		snprintf(what, sizeof(what), "reply to datagram %llu byte %zu: "
+		    "got 0x%02x, want 0x%02x", (unsigned long long)m->msg,
+		    m->at, m->got, m->want);
+	else
+		snprintf(what, sizeof(what), "reply %llu byte %zu (stream "
+		    "offset %llu): got 0x%02x, want 0x%02x",
+		    (unsigned long long)m->msg, m->at,
+		    (unsigned long long)m->offset, m->got, m->want);
 	bconn_describe(c, BENCH_ERR_MISMATCH, what);
 }
 
@@ -159,15 +161,74 @@ churn_next(struct bconn *c)
 	bench_reconnect(c);
 }
 
+/* Send what may go now, over either transport.  Returns 0, or -1 if the
+ * connection is gone. */
+static int
+bconn_send_more(struct bconn *c, uint64_t now)
+{
+	return c->u != NULL ? budp_pump(c, now) : bconn_pump(c, now);
+}
+
+/* What the server still owes: reply bytes, or datagrams in flight. */
+uint64_t
+bconn_owed(const struct bconn *c)
+{
+	return c->u != NULL ? budp_in_flight(c) : verify_owed(&c->v);
+}
+
 /* The run is over: a connection owing nothing is done; with --rate one
  * first sends what is still due. */
 void
 bconn_soft_stop(struct bconn *c, uint64_t now)
 {
 	if (c->w->o->mode == BENCH_RATE)
-		bconn_pump(c, now);
-	else if (verify_owed(&c->v) == 0)
+		bconn_send_more(c, now);
+	else if (bconn_owed(c) == 0)
 		bconn_retire(c);
+}
+
+/* The end of the run plus -t (count), or the user's hard stop: close.
+ * What is still owed counts, unless the user cut the run short:
+ * replies as timeouts, datagrams as lost, connects as connect errors. */
+void
+bconn_hard_stop(struct bconn *c, int count)
+{
+	/* bconn_fail() retires: stopping ends churn too. */
+	if (count && c->state == BCONN_OPEN && bconn_owed(c) > 0) {
+		if (c->u != NULL)
+			budp_lose_all(c, "no reply by the end of the duration "
+			    "plus -t");
+		else
+			bconn_fail(c, BENCH_ERR_TIMEOUT, "replies still owed "
+			    "at the end of the duration plus -t");
+	} else if (count && c->state == BCONN_CONNECTING)
+		bconn_fail(c, BENCH_ERR_CONNECT, "connect still in progress at "
+		    "the end of the duration plus -t");
+	else
+		bconn_retire(c);
+}
+
+/* The sweep: a connect, or replies owed, without progress for limit ns
+ * has timed out; a datagram unanswered that long is lost. */
+void
+bconn_sweep(struct bconn *c, uint64_t now, uint64_t limit)
+{
+	char why[64];
+
+	if (c->u != NULL) {
+		if (c->state == BCONN_OPEN)
+			budp_expire(c, now, limit);
+		return;
+	}
+	if (now - c->progress <= limit)
+		return;
+	if (c->state == BCONN_CONNECTING) {
+		bconn_fail(c, BENCH_ERR_CONNECT, "connect timed out");
+	} else if (c->state == BCONN_OPEN && verify_owed(&c->v) > 0) {
+		snprintf(why, sizeof(why), "no reply for %.3f s",
+		    (double)(now - c->progress) / 1e9);
+		bconn_fail(c, BENCH_ERR_TIMEOUT, why);
+	}
 }
 
 void
@@ -183,7 +244,7 @@ bconn_fail(struct bconn *c, enum bench_err kind, const char *what)
 		bconn_retire(c);
 }
 
-static void
+void
 bconn_fail_errno(struct bconn *c, enum bench_err kind, int err)
 {
 	if (kind == BENCH_ERR_IO && (err == ECONNRESET || err == EPIPE))
@@ -193,7 +254,7 @@ bconn_fail_errno(struct bconn *c, enum bench_err kind, int err)
 
 /* Come back to writing when the socket is writable.  Returns 0, or -1 if
  * the connection failed. */
-static int
+int
 bconn_want_write(struct bconn *c)
 {
 	if (c->wblocked)
@@ -265,29 +326,6 @@ bconn_flush(struct bconn *c)
 		c->wblocked = 0;
 	}
 	return 0;
-}
-
-/* --rate: when message seq of this connection is due. */
-static inline uint64_t
-sched_at(const struct bconn *c, uint64_t seq)
-{
-	return c->sched0 + (uint64_t)((double)seq * c->w->interval_ns);
-}
-
-/* Whether this connection will send anything after now.  --rate: every
- * message scheduled before the end of the run, even once the run is over
- * (--pipeline held it back while the server was slow): it goes out and
- * is timed from its schedule, or bench_count_unsent() counts it. */
-static int
-bconn_more(const struct bconn *c)
-{
-	const struct bench_worker *w = c->w;
-
-	if (w->limited && w->budget == 0)
-		return 0;
-	if (w->o->mode == BENCH_RATE)
-		return sched_at(c, c->v.sent) < w->sched_end_ns;
-	return !w->stopping;
 }
 
 /* --rate: messages of this connection scheduled before the end of the
@@ -408,14 +446,14 @@ bconn_established(struct bconn *c, uint64_t now)
 	}
 	switch (w->o->mode) {
 	case BENCH_CLOSED:
-		bconn_pump(c, now);
+		bconn_send_more(c, now);
 		break;
 	case BENCH_RATE:
 		/* Spread the connections' schedules over one interval so
 		 * that the total is smooth, not a burst per interval. */
 		c->sched0 = now + (uint64_t)(w->interval_ns * c->idx /
 		    w->o->conns);
-		bconn_pump(c, now);
+		bconn_send_more(c, now);
 		break;
 	case BENCH_CHURN:
 		/* The budget was taken when this connect began. */
@@ -560,8 +598,9 @@ bconn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct bconn *c = arg;
 
-	if (c->state == BCONN_OPEN)
-		bconn_pump(c, bench_now_ns());
+	if (c->state != BCONN_OPEN)
+		return;
+	bconn_send_more(c, bench_now_ns());
 }
 
 /* Where source spreading is on, bind before connect.  With
@@ -607,16 +646,17 @@ bconn_connect(struct bconn *c)
 	}
 	/* Small messages go out at once, not after the previous ACK. */
 	if ((a->kind == ADDR_TCP && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY,
-	    &one, sizeof(one)) != 0) || bind_source(c, fd) != 0) {
+	    &one, sizeof(one)) != 0) || bind_source(c, fd) != 0 ||
+	    (c->u != NULL && budp_open(c, fd) != 0)) {
 		int err = errno;
 		close(fd);
 		bconn_fail_errno(c, BENCH_ERR_CONNECT, err);
 		return;
 	}
 	if (event_assign(&c->rd, w->base, fd, EV_READ | EV_PERSIST,
-	    bconn_read_cb, c) != 0 ||
+	    c->u != NULL ? budp_read_cb : bconn_read_cb, c) != 0 ||
 	    event_assign(&c->wr, w->base, fd, EV_WRITE | EV_PERSIST,
-	    bconn_write_cb, c) != 0) {
+	    c->u != NULL ? budp_write_cb : bconn_write_cb, c) != 0) {
 		close(fd);
 		bconn_fail(c, BENCH_ERR_CONNECT, "cannot set up events");
 		return;

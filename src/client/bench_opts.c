@@ -12,6 +12,7 @@
 
 #include "bench_opts.h"
 #include "timeout.h"
+#include "verify.h"
 
 
 enum {
@@ -23,6 +24,7 @@ enum {
 	OPT_JSON,
 	OPT_SEED,
 	OPT_SOURCES,
+	OPT_MAX_LOSS,
 };
 
 const char bench_usage[] =
@@ -30,7 +32,10 @@ const char bench_usage[] =
 "                    [-T THREADS] [--pipeline K] [--connect-rate R]\n"
 "                    [--rate R | --churn | --idle N] [--json] [-q] [ADDR]\n"
 "Load upcased at ADDR (default " BENCH_DEFAULT_ADDR ") and check every reply\n"
-"byte against the uppercase of what was sent.\n"
+"byte against the uppercase of what was sent.  With a udp:HOST:PORT ADDR,\n"
+"-c is sockets and each message a datagram (16 to 65507 bytes, a sequence\n"
+"number first, so that replies match in any order); one unanswered for -t\n"
+"is lost.\n"
 "\n"
 "  -c, --connections N   connections (default 50)\n"
 "  -d, --duration SECS   run this long (default 10 unless -n is given)\n"
@@ -47,6 +52,8 @@ const char bench_usage[] =
 "                        over and over on -c connections at once\n"
 "      --idle N          open N connections, hold them for -d, send nothing\n"
 "      --json            the summary as one JSON object\n"
+"      --max-loss PCT    udp: exit 0 with up to PCT% of the datagrams lost\n"
+"                        (default 0: any loss is status 4)\n"
 "      --sources N       connect from 127.0.0.1 .. 127.0.0.N (IPv4 loopback\n"
 "                        ADDR only; default: as many as the ports need)\n"
 "      --seed N          payload seed (default: from the clock)\n"
@@ -73,6 +80,7 @@ static const struct option longopts[] = {
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "seed", required_argument, NULL, OPT_SEED },
 	{ "sources", required_argument, NULL, OPT_SOURCES },
+	{ "max-loss", required_argument, NULL, OPT_MAX_LOSS },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -182,6 +190,32 @@ bad:
 	return -1;
 }
 
+/* A percentage, 0 to 100, with a fraction. */
+static int
+parse_percent(const char *opt, const char *s, double *out, char *err,
+    size_t errlen)
+{
+	char *end;
+	double v;
+
+	if (!((*s >= '0' && *s <= '9') || *s == '.') || strpbrk(s, "xX"))
+		goto bad;
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || errno == ERANGE || *end != '\0')
+		goto bad;
+	if (!(v >= 0 && v <= 100)) {
+		snprintf(err, errlen, "%s: %s is out of range (0..100)", opt,
+		    s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+bad:
+	snprintf(err, errlen, "%s: invalid percentage '%s'", opt, s);
+	return -1;
+}
+
 /* Seconds with a fraction as everywhere (timeout_parse), but never none:
  * a bench run always ends. */
 static int
@@ -257,7 +291,7 @@ unknown_option(const char *arg, char *err, size_t errlen)
 
 /* Which option set each mode, for the conflict messages. */
 struct seen {
-	int	c, d, n, s, pipeline, rate, churn, idle;
+	int	c, d, n, s, pipeline, rate, churn, idle, max_loss;
 };
 
 static int
@@ -289,9 +323,25 @@ check_conflicts(const struct bench_opts *o, const struct seen *seen,
 		    "(127.x.x.x:PORT), not %s", o->addr_text);
 		return -1;
 	}
-	if (o->addr.kind == ADDR_UDP) {
-		snprintf(err, errlen, "ADDR: %s is UDP; bench drives stream "
-		    "listeners (HOST:PORT or unix:PATH)", o->addr_text);
+	if (o->addr.kind != ADDR_UDP) {
+		if (seen->max_loss) {
+			snprintf(err, errlen, "--max-loss: only for a udp: ADDR "
+			    "(a stream loses nothing)");
+			return -1;
+		}
+		return 0;
+	}
+	if (seen->churn || seen->idle) {
+		snprintf(err, errlen, "%s: udp has no connections to %s",
+		    seen->churn ? "--churn" : "--idle",
+		    seen->churn ? "open and close" : "hold");
+		return -1;
+	}
+	if (o->size < VERIFY_SEQ_DIGITS || o->size > BENCH_UDP_MAX_SIZE) {
+		snprintf(err, errlen, "-s: a udp datagram is %d to %d bytes (it "
+		    "starts with a %d-digit sequence number), not %zu",
+		    VERIFY_SEQ_DIGITS, BENCH_UDP_MAX_SIZE,
+		    VERIFY_SEQ_DIGITS, o->size);
 		return -1;
 	}
 	return 0;
@@ -384,6 +434,11 @@ bench_opts_parse(struct bench_opts *o, int argc, char **argv, char *err,
 		case OPT_SOURCES:
 			rc = parse_int("--sources", optarg, 1, BENCH_MAX_SOURCES,
 			    &o->sources, err, errlen);
+			break;
+		case OPT_MAX_LOSS:
+			seen.max_loss = 1;
+			rc = parse_percent("--max-loss", optarg, &o->max_loss,
+			    err, errlen);
 			break;
 		case OPT_SEED:
 			rc = parse_uint("--seed", optarg, 0, UINT64_MAX, 0,

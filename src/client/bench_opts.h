@@ -18,6 +18,10 @@
 #define BENCH_MAX_PIPELINE	65536
 #define BENCH_MAX_THREADS	256
 #define BENCH_MAX_SOURCES	254	/* 127.0.0.1 .. 127.0.0.254 */
+/* udp: a datagram starts with its sequence number (VERIFY_SEQ_DIGITS
+ * digits), so -s is at least that, and at most the largest UDP payload
+ * over IPv4. */
+#define BENCH_UDP_MAX_SIZE	65507
 #define BENCH_ERRLEN		256
 
 enum bench_mode {
@@ -42,6 +46,8 @@ struct bench_opts {
 	uint64_t	timeout_us;	/* -t */
 	uint64_t	seed;		/* --seed: the payloads */
 	int		sources;	/* --sources; 0: as needed */
+	double		max_loss;	/* --max-loss: udp loss (percent) that
+					 * still exits 0 */
 	int		json;
 	int		quiet;
 };

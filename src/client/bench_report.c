@@ -23,6 +23,15 @@ bench_report_errors(const uint64_t ctr[BENCH_CTR__COUNT])
 	return n;
 }
 
+double
+bench_report_loss_pct(const uint64_t ctr[BENCH_CTR__COUNT])
+{
+	uint64_t lost = ctr[BENCH_ERRORS + BENCH_ERR_LOST];
+	uint64_t sent = lost + ctr[BENCH_MESSAGES];
+
+	return sent > 0 ? 100.0 * (double)lost / (double)sent : 0.0;
+}
+
 int
 bench_report_status(const struct bench_result *r)
 {
@@ -37,6 +46,10 @@ bench_report_status(const struct bench_result *r)
 	    e[BENCH_ERR_IO] > 0)
 		return EXIT_CONNECT;
 	if (e[BENCH_ERR_TIMEOUT] > 0 || e[BENCH_ERR_UNSENT] > 0)
+		return EXIT_TIMEOUT;
+	/* Datagrams may be lost on the way: up to --max-loss is no failure. */
+	if (e[BENCH_ERR_LOST] > 0 &&
+	    bench_report_loss_pct(r->ctr) > r->opts->max_loss)
 		return EXIT_TIMEOUT;
 	return EXIT_OK;
 }
@@ -70,17 +83,19 @@ bench_report_text(FILE *fp, const struct bench_result *r)
 	static const double pcts[] = { 50, 90, 99, 99.9 };
 	static const char *const pct_names[] = { "p50", "p90", "p99", "p99.9" };
 	uint64_t errors = bench_report_errors(c);
+	int udp = o->addr.kind == ADDR_UDP;
+	const char *conns = udp ? "sockets" : "connections";
 	char buf[32];
 
 	fprintf(fp, "upcase bench: %s, ", o->addr_text);
 	switch (o->mode) {
 	case BENCH_CLOSED:
-		fprintf(fp, "closed loop, %d connections, pipeline %d, ",
-		    o->conns, o->pipeline);
+		fprintf(fp, "closed loop, %d %s, pipeline %d, ", o->conns,
+		    conns, o->pipeline);
 		break;
 	case BENCH_RATE:
-		fprintf(fp, "open loop at %.0f msgs/s, %d connections, ",
-		    o->rate, o->conns);
+		fprintf(fp, "open loop at %.0f msgs/s, %d %s, ", o->rate,
+		    o->conns, conns);
 		break;
 	case BENCH_CHURN:
 		fprintf(fp, "churn, %d at a time, ", o->conns);
@@ -104,7 +119,7 @@ bench_report_text(FILE *fp, const struct bench_result *r)
 		    per_sec(c[BENCH_ESTABLISHED], r->duration_s),
 		    (unsigned long long)e[BENCH_ERR_CONNECT]);
 	else
-		fprintf(fp, "connections  %llu ok, %llu failed\n",
+		fprintf(fp, "%-12s %llu ok, %llu failed\n", conns,
 		    (unsigned long long)c[BENCH_ESTABLISHED],
 		    (unsigned long long)e[BENCH_ERR_CONNECT]);
 
@@ -128,6 +143,16 @@ bench_report_text(FILE *fp, const struct bench_result *r)
 		fprintf(fp, "%s\n", o->mode == BENCH_CHURN ?
 		    " (connect + exchange)" : o->mode == BENCH_RATE ?
 		    " (from the scheduled send)" : "");
+	}
+	if (udp) {
+		fprintf(fp, "lost         %llu of %llu datagrams (%.3f%%, "
+		    "--max-loss %g%%)", (unsigned long long)e[BENCH_ERR_LOST],
+		    (unsigned long long)(e[BENCH_ERR_LOST] + c[BENCH_MESSAGES]),
+		    bench_report_loss_pct(c), o->max_loss);
+		if (c[BENCH_RX_DROPS] > 0)
+			fprintf(fp, ", %llu dropped by bench's own sockets",
+			    (unsigned long long)c[BENCH_RX_DROPS]);
+		fprintf(fp, "\n");
 	}
 
 	fprintf(fp, "errors       ");
@@ -214,6 +239,15 @@ bench_report_json(FILE *fp, const struct bench_result *r)
 	    (unsigned long long)bench_report_errors(c),
 	    (unsigned long long)e[BENCH_ERR_MISMATCH],
 	    (unsigned long long)e[BENCH_ERR_TIMEOUT]);
+	if (o->addr.kind == ADDR_UDP)
+		fprintf(fp, ",\"transport\":\"udp\",\"loss_pct\":%.6f"
+		    ",\"max_loss_pct\":%g,\"rx_drops\":%llu",
+		    bench_report_loss_pct(c), o->max_loss,
+		    (unsigned long long)c[BENCH_RX_DROPS]);
+	else
+		fprintf(fp, ",\"transport\":\"%s\",\"loss_pct\":null"
+		    ",\"max_loss_pct\":null,\"rx_drops\":0",
+		    o->addr.kind == ADDR_UNIX ? "unix" : "tcp");
 	fprintf(fp, ",\"errors_by_kind\":{");
 	for (int k = 0; k < BENCH_ERR__COUNT; k++)
 		fprintf(fp, "%s\"%s\":%llu", k ? "," : "", bench_err_names[k],

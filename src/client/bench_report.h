@@ -33,11 +33,14 @@ struct bench_progress {
 };
 
 /* A wrong byte or bytes nobody asked for: 5; else a failed connect, a
- * reset, a close or a short reply: 3; else reply timeouts or messages
- * never sent: 4; else 0. */
+ * reset, a close or a short reply: 3; else reply timeouts, messages
+ * never sent or datagrams lost beyond --max-loss: 4; else 0. */
 int	bench_report_status(const struct bench_result *r);
 
 uint64_t bench_report_errors(const uint64_t ctr[BENCH_CTR__COUNT]);
+
+/* udp: the datagrams lost, in percent of those sent (0 when none). */
+double	bench_report_loss_pct(const uint64_t ctr[BENCH_CTR__COUNT]);
 
 void	bench_report_text(FILE *fp, const struct bench_result *r);
 void	bench_report_json(FILE *fp, const struct bench_result *r);

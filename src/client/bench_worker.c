@@ -21,7 +21,7 @@
 
 const char *const bench_err_names[BENCH_ERR__COUNT] = {
 	"connect", "mismatch", "short", "extra", "reset", "close", "timeout",
-	"unsent", "io",
+	"unsent", "lost", "io",
 };
 
 static void	worker_hard_stop(struct bench_worker *, int);
@@ -154,21 +154,9 @@ sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct bench_worker *w = arg;
 	uint64_t now = bench_now_ns(), limit = w->o->timeout_us * 1000u;
-	char why[64];
 
-	for (int i = 0; i < w->n; i++) {
-		struct bconn *c = &w->conns[i];
-
-		if (now - c->progress <= limit)
-			continue;
-		if (c->state == BCONN_CONNECTING) {
-			bconn_fail(c, BENCH_ERR_CONNECT, "connect timed out");
-		} else if (c->state == BCONN_OPEN && verify_owed(&c->v) > 0) {
-			snprintf(why, sizeof(why), "no reply for %.3f s",
-			    (double)(now - c->progress) / 1e9);
-			bconn_fail(c, BENCH_ERR_TIMEOUT, why);
-		}
-	}
+	for (int i = 0; i < w->n; i++)
+		bconn_sweep(&w->conns[i], now, limit);
 }
 
 /* Hand this second's latencies to the run, where the progress line and
@@ -230,25 +218,14 @@ worker_soft_stop(struct bench_worker *w)
 		worker_hard_stop(w, 1);
 }
 
-/* Close everything now; replies still owed count as timeouts and connects
- * in progress as connect errors, unless the user cut the run short. */
+/* Close everything now; what is still owed counts (bconn_hard_stop)
+ * unless the user cut the run short. */
 static void
 worker_hard_stop(struct bench_worker *w, int count)
 {
 	w->stopping = 1;
-	for (int i = 0; i < w->n; i++) {
-		struct bconn *c = &w->conns[i];
-
-		/* bconn_fail() retires: stopping ends churn too. */
-		if (count && c->state == BCONN_OPEN && verify_owed(&c->v) > 0)
-			bconn_fail(c, BENCH_ERR_TIMEOUT, "replies still owed "
-			    "at the end of the duration plus -t");
-		else if (count && c->state == BCONN_CONNECTING)
-			bconn_fail(c, BENCH_ERR_CONNECT, "connect still in "
-			    "progress at the end of the duration plus -t");
-		else
-			bconn_retire(c);
-	}
+	for (int i = 0; i < w->n; i++)
+		bconn_hard_stop(&w->conns[i], count);
 }
 
 /* Without EVENT_BASE_FLAG_PRECISE_TIMER libevent times events with
@@ -343,6 +320,8 @@ out:
 	worker_hard_stop(w, 0);
 	if (!w->cut)
 		bench_count_unsent(w);
+	for (int i = 0; i < w->n; i++)
+		ctr_add(w, BENCH_RX_DROPS, budp_drops(&w->conns[i]));
 	worker_flush_hist(w);
 	if (write(w->run->done_fd, &done, 1) != 1)
 		fprintf(stderr, "upcase bench: worker %d: cannot report "
@@ -403,7 +382,10 @@ bench_worker_new(struct bench_run *run, int id, int first, int n,
 	w->tick_ev = event_new(w->base, -1, EV_PERSIST, tick_cb, w);
 	w->ramp_ev = evtimer_new(w->base, ramp_cb, w);
 	w->hist = hist_new();
-	w->buf = malloc(READ_BUF);
+	if (o->addr.kind == ADDR_UDP)
+		w->rx = budp_rx_new(o->size);
+	else
+		w->buf = malloc(READ_BUF);
 	w->conns = calloc((size_t)n, sizeof(*w->conns));
 	w->waitq = calloc((size_t)n, sizeof(*w->waitq));
 	if (o->mode == BENCH_CLOSED)
@@ -411,7 +393,8 @@ bench_worker_new(struct bench_run *run, int id, int first, int n,
 		    sizeof(*w->ring));
 	if (w->stop_ev == NULL || w->deadline_ev == NULL || w->hard_ev == NULL ||
 	    w->sweep_ev == NULL || w->tick_ev == NULL || w->ramp_ev == NULL ||
-	    w->hist == NULL || w->buf == NULL || w->conns == NULL ||
+	    w->hist == NULL || (w->buf == NULL && w->rx == NULL) ||
+	    w->conns == NULL ||
 	    w->waitq == NULL ||
 	    (o->mode == BENCH_CLOSED && w->ring == NULL))
 		goto fail;
@@ -476,8 +459,10 @@ bench_worker_free(struct bench_worker *w)
 	bench_worker_join(w);
 	if (w->conns != NULL)
 		for (int i = 0; i < w->n; i++)
-			if (w->conns[i].w != NULL)	/* set up */
+			if (w->conns[i].w != NULL) {	/* set up */
 				bconn_close(&w->conns[i]);
+				budp_free(&w->conns[i]);
+			}
 	if (w->stop_ev != NULL)
 		event_free(w->stop_ev);
 	if (w->deadline_ev != NULL)
@@ -498,6 +483,7 @@ bench_worker_free(struct bench_worker *w)
 		close(w->stop_pipe[1]);
 	hist_free(w->hist);
 	free(w->buf);
+	budp_rx_free(w->rx);
 	free(w->conns);
 	free(w->waitq);
 	free(w->ring);

@@ -22,6 +22,7 @@ enum bench_err {
 				 * closed a connection we were holding */
 	BENCH_ERR_TIMEOUT,	/* no reply progress for -t */
 	BENCH_ERR_UNSENT,	/* --rate: due before the end, never sent */
+	BENCH_ERR_LOST,		/* udp: a datagram unanswered for -t */
 	BENCH_ERR_IO,		/* any other socket error */
 	BENCH_ERR__COUNT
 };
@@ -33,6 +34,7 @@ enum bench_ctr {
 	BENCH_HELD,		/* open when the duration ended */
 	BENCH_MESSAGES,		/* replies complete (mismatched ones too) */
 	BENCH_BYTES,		/* reply bytes received */
+	BENCH_RX_DROPS,		/* udp: replies our own sockets dropped */
 	BENCH_ERRORS,		/* + enum bench_err */
 	BENCH_CTR__COUNT = BENCH_ERRORS + BENCH_ERR__COUNT
 };

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Distinct message start offsets in a pool: enough that consecutive
  * messages differ, small enough to stay in cache next to the message. */
@@ -82,6 +83,95 @@ static inline int
 verify_partial(const struct verify *v)
 {
 	return v->got > 0;
+}
+
+/*
+ * A datagram's sequence number: VERIFY_SEQ_DIGITS decimal digits at its
+ * start, which the transform leaves alone, so that a reply names the
+ * datagram it answers.  Eight digits at a time in a 64-bit word, the
+ * first digit in the low byte (little-endian; other machines take the
+ * plain loops).  Writing splits 8 digits into two 4-digit lanes, each
+ * into two 2-digit lanes, each into two digits, every split one multiply
+ * for all lanes at once.  Reading checks that every byte is a digit (its
+ * high nibble is 3 and stays 3 when 6 is added) and combines pairs,
+ * quads and halves by multiplication.
+ */
+#define VERIFY_SEQ_DIGITS	16
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define VERIFY_SEQ_SWAR	1
+#endif
+
+/* v < 10^8 as 8 digits. */
+static inline void
+verify_seq_put8(unsigned char *p, uint64_t v)
+{
+#ifdef VERIFY_SEQ_SWAR
+	uint64_t quads, pairs, tens;
+
+	quads = v / 10000 | (v % 10000) << 32;
+	pairs = (quads * 10486) >> 20 & UINT64_C(0x0000007F0000007F);
+	pairs |= (quads - 100 * pairs) << 16;
+	tens = (pairs * 103) >> 10 & UINT64_C(0x000F000F000F000F);
+	tens |= (pairs - 10 * tens) << 8;
+	tens += UINT64_C(0x3030303030303030);
+	memcpy(p, &tens, 8);
+#else
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (unsigned char)('0' + v % 10);
+		v /= 10;
+	}
+#endif
+}
+
+static inline void
+verify_seq_put(unsigned char *p, uint64_t seq)
+{
+	verify_seq_put8(p, seq / 100000000u % 100000000u);
+	verify_seq_put8(p + 8, seq % 100000000u);
+}
+
+static inline int
+verify_seq_get8(const unsigned char *p, uint64_t *out)
+{
+#ifdef VERIFY_SEQ_SWAR
+	const uint64_t hi = UINT64_C(0xF0F0F0F0F0F0F0F0);
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	if (((v & hi) | (((v + UINT64_C(0x0606060606060606)) & hi) >> 4)) !=
+	    UINT64_C(0x3333333333333333))
+		return -1;
+	v -= UINT64_C(0x3030303030303030);
+	v = v * 10 + (v >> 8);
+	*out = (((v & UINT64_C(0x000000FF000000FF)) *
+	    UINT64_C(0x000F424000000064)) +
+	    (((v >> 16) & UINT64_C(0x000000FF000000FF)) *
+	    UINT64_C(0x0000271000000001))) >> 32;
+	return 0;
+#else
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+		v = v * 10 + (uint64_t)(p[i] - '0');
+	}
+	*out = v;
+	return 0;
+#endif
+}
+
+/* The number at p (VERIFY_SEQ_DIGITS bytes), or -1 if any is no digit. */
+static inline int
+verify_seq_get(const unsigned char *p, uint64_t *seq)
+{
+	uint64_t hi, lo;
+
+	if (verify_seq_get8(p, &hi) != 0 || verify_seq_get8(p + 8, &lo) != 0)
+		return -1;
+	*seq = hi * 100000000u + lo;
+	return 0;
 }
 
 #endif
