@@ -4,29 +4,47 @@ an operator looks -- `upcased --help` (as --key-name, or -l / -d),
 `upcased --check-config`, the sample conf/upcased.conf (set or commented
 out) and upcased.conf(5) -- and none of them names a key that is gone.
 The keys are taken from the binary itself (--check-config and --help),
-so a key added to settings.c fails here until it is documented."""
+so a key added to settings.c fails here until it is documented.  Every
+option of `upcase --help` and `upcase bench --help` is in upcase(1),
+and every option of upcased's own (-c, --check-config, ...) in
+upcased(8), for the same reason."""
 import os
 import re
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from itlib import UPCASED, expect, run_tests  # noqa: E402
+from itlib import UPCASE, UPCASED, expect, run_tests  # noqa: E402
 
 SRCDIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 SAMPLE = os.path.join(SRCDIR, "conf", "upcased.conf")
 MANPAGE = os.path.join(SRCDIR, "src", "daemon", "upcased.conf.5")
+DAEMON_PAGE = os.path.join(SRCDIR, "src", "daemon", "upcased.8")
+CLIENT_PAGE = os.path.join(SRCDIR, "src", "client", "upcase.1")
 
 # upcased's options that are not configuration keys.
 NOT_KEYS = {"config", "check-config", "verbose", "quiet", "help", "version"}
 
 
-def run(*args):
-    p = subprocess.run([UPCASED] + list(args), capture_output=True,
+def run(*args, prog=UPCASED):
+    p = subprocess.run([prog] + list(args), capture_output=True,
                        timeout=30)
-    expect(p.returncode == 0, "upcased %s exits 0" % " ".join(args), 0,
-           (p.returncode, p.stderr))
+    expect(p.returncode == 0, "%s %s exits 0" % (os.path.basename(prog),
+           " ".join(args)), 0, (p.returncode, p.stderr))
     return p.stdout.decode()
+
+
+def long_options(text):
+    return set(re.findall(r"(?<![\w-])--([a-z][a-z0-9-]*)", text))
+
+
+def page_options(path):
+    """The long options a man(7) page has an entry for: named (written
+    \\-\\-name) in the tag line after a .TP."""
+    with open(path) as f:
+        tags = re.findall(r"^\.TP\n(.*)$", f.read(), re.M)
+    found = re.findall(r"\\-\\-([a-z][a-z0-9\\-]*[a-z0-9])", "\n".join(tags))
+    return {o.replace("\\-", "-") for o in found}
 
 
 def keys_of_check_config(text):
@@ -39,8 +57,7 @@ def keys_of_check_config(text):
 
 def keys_of_help(text):
     """Every --long-option but the fixed ones, as a key name."""
-    opts = set(re.findall(r"(?<![\w-])--([a-z][a-z0-9-]*)", text))
-    return {o.replace("-", "_") for o in opts - NOT_KEYS}
+    return {o.replace("-", "_") for o in long_options(text) - NOT_KEYS}
 
 
 def keys_of_sample(path):
@@ -112,6 +129,20 @@ def test_the_parsers_see_a_missing_key():
            keys_of_help(help_text), "-l, --listen and -d, --daemon count")
 
 
+def test_the_manuals_have_every_option():
+    for prog, args, page in ((UPCASE, ("--help",), CLIENT_PAGE),
+                             (UPCASE, ("bench", "--help"), CLIENT_PAGE),
+                             (UPCASED, ("--help",), DAEMON_PAGE)):
+        opts = long_options(run(*args, prog=prog))
+        if prog == UPCASED:     # the keys are upcased.conf(5)'s
+            opts = (opts & NOT_KEYS) | {"listen", "daemon"}
+        missing = sorted(opts - page_options(page))
+        expect(not missing, "every option of %s %s is in %s: document %s "
+               "there" % (os.path.basename(prog), " ".join(args), page,
+                          ", ".join(missing)), sorted(opts),
+               sorted(page_options(page)))
+
+
 if __name__ == "__main__":
     run_tests([
         test_check_config_and_help_agree,
@@ -119,4 +150,5 @@ if __name__ == "__main__":
         test_the_sample_is_valid,
         test_the_manual_has_every_key,
         test_the_parsers_see_a_missing_key,
+        test_the_manuals_have_every_option,
     ])
