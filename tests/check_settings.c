@@ -17,6 +17,7 @@ static const char defaults_text[] =
 	"backlog = 1024\n"
 	"chunk_size = 1024\n"
 	"max_pending = 65536\n"
+	"udp_rcvbuf = 4194304\n"
 	"max_conns = 0\n"
 	"threads = 0\n"
 	"idle_timeout = 300\n"
@@ -103,6 +104,7 @@ static const struct set_case set_good[] = {
 	{ "chunk_size", "1", "chunk_size = 1" },
 	{ "chunk_size", "1048576", "chunk_size = 1048576" },
 	{ "max_pending", "1", "max_pending = 1" },
+	{ "udp_rcvbuf", "4096", "udp_rcvbuf = 4096" },
 	{ "max_pending", "1073741824", "max_pending = 1073741824" },
 	{ "max_conns", "1", "max_conns = 1" },
 	{ "max_conns", "10000000", "max_conns = 10000000" },
@@ -159,6 +161,7 @@ static const struct bad_case set_bad[] = {
 	{ "threads", "257", "257 is out of range (1..256)" },
 	{ "threads", "99999999999999999999", "invalid number" },
 	{ "max_pending", "0", "0 is out of range" },
+	{ "udp_rcvbuf", "4095", "4095 is out of range (4096..1073741824)" },
 	{ "max_pending", "1073741825", "1073741825 is out of range" },
 	{ "max_conns", "0", "0 is out of range" },
 	{ "max_conns", "10000001", "10000001 is out of range" },
@@ -274,6 +277,7 @@ START_TEST(test_load_syntax)
 	    "backlog = 1024\n"
 	    "chunk_size = 4096\n"
 	    "max_pending = 65536\n"
+	    "udp_rcvbuf = 4194304\n"
 	    "max_conns = 0\n"
 	    "threads = 4\n"
 	    "idle_timeout = 0.5\n"

@@ -8,10 +8,14 @@
 
 struct dgram;
 
-/* Serve the bound UDP socket fd on base; the socket is closed by
- * dgram_free. */
+/* Serve the bound UDP socket fd on base, with a receive buffer of rcvbuf
+ * bytes (0: as it is); the socket is closed by dgram_free. */
 struct dgram *dgram_new(struct event_base *base, evutil_socket_t fd,
-	    struct stats *stats);
+	    struct stats *stats, int rcvbuf);
+
+/* A new receive buffer size (udp_rcvbuf, reloaded).  Returns 0, or -1
+ * (errno set). */
+int	dgram_set_rcvbuf(struct dgram *d, int bytes);
 void	dgram_free(struct dgram *d);
 
 /* The socket, e.g. to hand to a successor. */

@@ -28,7 +28,7 @@ listeners_serve(struct listeners *L, const struct listen_spec *spec,
 	if (file != NULL)
 		l->file = *file;
 	if (bound->kind == ADDR_UDP) {
-		l->dg = dgram_new(L->base, fd, L->dgram_stats);
+		l->dg = dgram_new(L->base, fd, L->dgram_stats, L->udp_rcvbuf);
 	} else {
 		/* Backlog 0: the socket is already listening. */
 		l->lev = evconnlistener_new(L->base, L->accept_cb, L->arg,
@@ -266,6 +266,20 @@ listeners_set(struct listeners *L, int on)
 		else
 			evconnlistener_disable(l->lev);
 	}
+}
+
+void
+listeners_set_udp_rcvbuf(struct listeners *L, int bytes)
+{
+	char name[ADDR_STRLEN];
+
+	L->udp_rcvbuf = bytes;
+	for (int i = 0; i < L->n; i++)
+		if (L->ls[i].dg != NULL && dgram_set_rcvbuf(L->ls[i].dg,
+		    bytes) != 0)
+			log_warn("%s: udp_rcvbuf %d: %s", addr_format(
+			    &L->ls[i].bound, name, sizeof(name)), bytes,
+			    strerror(errno));
 }
 
 void

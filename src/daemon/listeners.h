@@ -36,6 +36,7 @@ struct listeners {
 	evconnlistener_errorcb	 error_cb;
 	void			*arg;
 	struct stats		*dgram_stats;
+	int			 udp_rcvbuf;
 };
 
 /* Take what was passed at exec; from_manager: systemd's sockets, which are
@@ -63,6 +64,9 @@ void	listeners_close_all(struct listeners *L, int remove_files);
 /* Enable or disable every stream listener, each resume starting one
  * further on.  Main loop only. */
 void	listeners_set(struct listeners *L, int on);
+
+/* A new receive buffer for every UDP listener. */
+void	listeners_set_udp_rcvbuf(struct listeners *L, int bytes);
 
 /* A new backlog for every stream listener (listen(2) again). */
 void	listeners_set_backlog(struct listeners *L, int backlog);

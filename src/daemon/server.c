@@ -343,6 +343,8 @@ server_reload(struct server *srv)
 	}
 	if (next.backlog != srv->cfg.backlog)
 		listeners_set_backlog(&srv->L, next.backlog);
+	if (next.udp_rcvbuf != srv->cfg.udp_rcvbuf)
+		listeners_set_udp_rcvbuf(&srv->L, next.udp_rcvbuf);
 	if (is_paused(srv, PAUSE_LIMIT) || is_paused(srv, PAUSE_ERROR))
 		listeners_set(&srv->L, 0);	/* new ones pause too */
 	worker_tunables_of(&next, &t);
@@ -623,6 +625,7 @@ server_run(const struct settings *cfg, const struct settings_source *src,
 	srv->L.error_cb = accept_error_cb;
 	srv->L.arg = srv;
 	srv->L.dgram_stats = worker_stats(srv->workers[0]);
+	srv->L.udp_rcvbuf = cfg->udp_rcvbuf;
 	if (listeners_inherit(&srv->L, !service_restarted(svc)) != 0 ||
 	    listeners_open_all(&srv->L, cfg) != 0 ||
 	    service_bound(svc, cfg) != 0 || start_watchdog(srv) != 0)

@@ -20,6 +20,7 @@ const struct settings_key settings_keys[] = {
 	{ "backlog", "N", "listen(2) backlog (default 1024)" },
 	{ "chunk_size", "BYTES", "largest single read per connection (1..1048576, default 1024)" },
 	{ "max_pending", "BYTES", "replies held for a slow reader before reading pauses (default 65536)" },
+	{ "udp_rcvbuf", "BYTES", "receive buffer of each udp: listener, for bursts (4096..1073741824, default 4194304)" },
 	{ "max_conns", "N", "connections at once; accepting pauses at the limit (default: from ulimit -n)" },
 	{ "threads", "N", "worker event loops (1..256, default: online CPUs)" },
 	{ "idle_timeout", "T", "close after T seconds with nothing received (default 300; none)" },
@@ -42,6 +43,7 @@ settings_defaults(struct settings *cfg)
 	cfg->backlog = 1024;
 	cfg->chunk_size = 1024;		/* the seed's recv(1024) */
 	cfg->max_pending = 65536;
+	cfg->udp_rcvbuf = 4 * 1024 * 1024;
 	cfg->idle_timeout = 300 * 1000000LL;
 	cfg->write_timeout = 30 * 1000000LL;
 	cfg->shutdown_timeout = 5 * 1000000LL;
@@ -187,6 +189,12 @@ settings_set(struct settings *cfg, const char *key, const char *value,
 		if (parse_number(value, 1, PENDING_MAX, &v, err, errlen) != 0)
 			return -1;
 		cfg->max_pending = (size_t)v;
+		return 0;
+	}
+	if (strcmp(key, "udp_rcvbuf") == 0) {
+		if (parse_number(value, 4096, 1073741824, &v, err, errlen) != 0)
+			return -1;
+		cfg->udp_rcvbuf = (int)v;
 		return 0;
 	}
 	if (strcmp(key, "max_conns") == 0) {
@@ -546,6 +554,7 @@ settings_print(const struct settings *cfg, FILE *fp)
 	fprintf(fp, "backlog = %d\n", cfg->backlog);
 	fprintf(fp, "chunk_size = %zu\n", cfg->chunk_size);
 	fprintf(fp, "max_pending = %zu\n", cfg->max_pending);
+	fprintf(fp, "udp_rcvbuf = %d\n", cfg->udp_rcvbuf);
 	fprintf(fp, "max_conns = %d\n", cfg->max_conns);
 	fprintf(fp, "threads = %d\n", cfg->threads);
 	fprintf(fp, "idle_timeout = %s\n", timeout_format(cfg->idle_timeout,

@@ -26,6 +26,7 @@ struct settings {
 	int		backlog;
 	size_t		chunk_size;
 	size_t		max_pending;
+	int		udp_rcvbuf;	/* bytes per udp: listener */
 	int		max_conns;	/* 0: derive from RLIMIT_NOFILE */
 	int		threads;
 	timeout_us	idle_timeout;

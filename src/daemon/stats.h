@@ -13,6 +13,8 @@ enum stat_id {
 	ST_BYTES_OUT,
 	ST_DGRAMS,		/* UDP datagrams answered */
 	ST_DGRAMS_DROPPED,	/* UDP replies the kernel refused */
+	ST_DGRAMS_KERNEL_DROPS,	/* UDP datagrams the kernel dropped before we
+				 * read them: our receive queue was full */
 	ST_IDLE_TIMEOUTS,
 	ST_WRITE_TIMEOUTS,
 	ST_RESETS,		/* closed by a reset or socket error */
