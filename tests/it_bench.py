@@ -61,6 +61,19 @@ def expect_clean(j, err, what):
            j["first_mismatch"])
 
 
+def expect_cpu_sane(j, err, what):
+    """client_cpu_s and client_busy_pct are there, possible, and the
+    CPU-bound warning is on stderr exactly when a thread was that busy."""
+    cpu, busy = j["client_cpu_s"], j["client_busy_pct"]
+    limit = (j["threads"] + 1) * j["duration_s"] * 1.1 + 0.5
+    expect(0 < cpu <= limit, "%s: client_cpu_s" % what, "0 .. %.1f" % limit,
+           cpu)
+    expect(0 < busy <= 110, "%s: client_busy_pct" % what, "0 .. 100", busy)
+    warned = "bench was CPU-bound" in err and "add -T or machines" in err
+    expect(warned == (busy > 90), "%s: the CPU-bound warning iff a thread "
+           "was busy more than 90%% of the run" % what, busy > 90, err)
+
+
 def expect_latency_sane(j, what, limit_us):
     lat = j["latency_us"]
     order = [lat["min"], lat["p50"], lat["p90"], lat["p99"], lat["p999"],
@@ -134,6 +147,7 @@ def test_json_against_upcased():
                "bytes_per_sec = bytes / duration_s", 100 * rate,
                j["bytes_per_sec"])
         expect_latency_sane(j, "closed loop", 5e6)
+        expect_cpu_sane(j, err, "closed loop")
         # The server saw exactly the bytes bench says it exchanged.
         st = d.stats()
         expect(st["bytes_in"] == j["bytes"] and st["bytes_out"] == j["bytes"],
@@ -428,6 +442,7 @@ def test_udp_against_upcased():
                "replies of 100 bytes each", "> 100",
                (j["messages"], j["bytes"]))
         expect_latency_sane(j, "udp", 5e6)
+        expect_cpu_sane(j, err, "udp")
         n = j["messages"]
         # Exactly -n, pipelined, in 16-byte datagrams (the least: the
         # sequence number alone) and in the largest.

@@ -91,6 +91,8 @@ struct bench_worker {
 	double			 interval_ns;	/* --rate: per connection */
 	uint64_t		 connect_gap_ns; /* --connect-rate share; 0: none */
 	uint64_t		 next_connect_ns; /* the next connect's slot */
+	uint64_t		 cpu_ns;	/* the thread's CPU time, at its
+						 * end */
 	struct hist		*hist;		/* since the last tick */
 	unsigned char		*buf;		/* stream replies land here */
 	struct budp_rx		*rx;		/* udp: the same for datagrams */

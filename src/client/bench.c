@@ -210,6 +210,34 @@ start_workers(struct bench *b)
 	return b->nworkers == k ? 0 : -1;
 }
 
+/* What bench itself cost: the process's CPU time, and the busiest
+ * worker's share of the run, with a warning when that one was nearly
+ * always busy (its numbers then measure bench as much as the server). */
+static void
+client_cpu(const struct bench *b, uint64_t end_ns, struct bench_result *r)
+{
+	uint64_t wall = end_ns - b->run.start_ns;
+	struct rusage ru;
+	int busiest = 0;
+
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		r->cpu_s = (double)ru.ru_utime.tv_sec +
+		    (double)ru.ru_utime.tv_usec / 1e6 +
+		    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+	for (int i = 0; i < b->nworkers && wall > 0; i++) {
+		double busy = (double)bench_worker_cpu_ns(b->workers[i]) /
+		    (double)wall;
+		if (busy > r->busy) {
+			r->busy = busy;
+			busiest = i;
+		}
+	}
+	if (r->busy > BENCH_CPU_BOUND)
+		fprintf(stderr, "upcase bench: bench was CPU-bound (thread %d "
+		    "busy %.0f%% of the run): add -T or machines\n", busiest,
+		    r->busy * 100);
+}
+
 /* Print the summary; returns the exit status it implies. */
 static int
 report(struct bench *b, uint64_t end_ns)
@@ -225,6 +253,7 @@ report(struct bench *b, uint64_t end_ns)
 	r.mismatch_conn = b->run.mismatch_conn;
 	r.mismatch = b->run.mismatch;
 	r.interrupted = b->stops > 0;
+	client_cpu(b, end_ns, &r);
 	if (b->progress_shown && b->run.tty)
 		fprintf(stderr, "\r\033[K");
 	if (b->opts->json)

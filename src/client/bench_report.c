@@ -155,6 +155,12 @@ bench_report_text(FILE *fp, const struct bench_result *r)
 		fprintf(fp, "\n");
 	}
 
+	fprintf(fp, "client       %.2f s of CPU", r->cpu_s);
+	if (c[BENCH_MESSAGES] > 0)
+		fprintf(fp, " (%.2f us per message)", r->cpu_s * 1e6 /
+		    (double)c[BENCH_MESSAGES]);
+	fprintf(fp, ", busiest thread %.0f%% of the run%s\n", r->busy * 100,
+	    r->busy > BENCH_CPU_BOUND ? ": CPU-bound" : "");
 	fprintf(fp, "errors       ");
 	if (errors == 0)
 		fprintf(fp, "none");
@@ -235,6 +241,8 @@ bench_report_json(FILE *fp, const struct bench_result *r)
 	    hist_mean(h) / 1e3, us(hist_percentile(h, 50)),
 	    us(hist_percentile(h, 90)), us(hist_percentile(h, 99)),
 	    us(hist_percentile(h, 99.9)), us(hist_max(h)));
+	fprintf(fp, ",\"client_cpu_s\":%.6f,\"client_busy_pct\":%.3f",
+	    r->cpu_s, r->busy * 100);
 	fprintf(fp, ",\"errors\":%llu,\"mismatches\":%llu,\"timeouts\":%llu",
 	    (unsigned long long)bench_report_errors(c),
 	    (unsigned long long)e[BENCH_ERR_MISMATCH],

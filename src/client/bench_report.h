@@ -20,7 +20,13 @@ struct bench_result {
 	int			 mismatch_conn;	/* -1: none */
 	struct verify_mismatch	 mismatch;
 	int			 interrupted;	/* stopped by a signal */
+	double			 cpu_s;		/* the process's user + system */
+	double			 busy;		/* the busiest worker's CPU time
+						 * over the duration, 0..1 */
 };
+
+/* A worker busier than this measured bench as much as the server. */
+#define BENCH_CPU_BOUND	0.90
 
 struct bench_progress {
 	double		elapsed_s;

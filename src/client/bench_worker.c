@@ -41,6 +41,12 @@ bench_worker_get(const struct bench_worker *w, enum bench_ctr c)
 	return atomic_load_explicit(&w->ctr[c], memory_order_relaxed);
 }
 
+uint64_t
+bench_worker_cpu_ns(const struct bench_worker *w)
+{
+	return w->cpu_ns;
+}
+
 /* --connect-rate: whether a connect may begin now, taking its slot if
  * so.  Slots are connect_gap_ns apart; one missed by a late timer may be
  * caught up at once, but no more, so no second ever sees a burst. */
@@ -289,6 +295,7 @@ bench_worker_thread_main(void *arg)
 	const struct bench_opts *o = w->o;
 	uint64_t now = bench_now_ns(), sweep_ns;
 	struct timeval tv, second = { 1, 0 };
+	struct timespec cpu;
 	char done = 'd';
 
 	/* The sweep's grain bounds how late a timeout is noticed. */
@@ -317,6 +324,11 @@ bench_worker_thread_main(void *arg)
 		fprintf(stderr, "upcase bench: worker %d: event loop failed\n",
 		    w->id);
 out:
+	/* The thread is this worker's alone: its CPU clock is the worker's
+	 * work, which tells whether bench itself was the bottleneck. */
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0)
+		w->cpu_ns = (uint64_t)cpu.tv_sec * 1000000000u +
+		    (uint64_t)cpu.tv_nsec;
 	worker_hard_stop(w, 0);
 	if (!w->cut)
 		bench_count_unsent(w);

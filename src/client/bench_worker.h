@@ -76,6 +76,9 @@ void	bench_worker_free(struct bench_worker *w);
 /* Any thread: a counter's current value. */
 uint64_t bench_worker_get(const struct bench_worker *w, enum bench_ctr c);
 
+/* After the join: the CPU time the worker's thread used. */
+uint64_t bench_worker_cpu_ns(const struct bench_worker *w);
+
 uint64_t bench_now_ns(void);
 
 #endif
