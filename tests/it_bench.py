@@ -2,7 +2,9 @@
 """Integration: upcase bench against the real upcased (sane numbers, no
 errors) and against tests/wrong_server.py (every kind of wrong server is
 caught, counted and turned into a non-zero exit, within -d + -t)."""
+import base64
 import json
+import math
 import os
 import re
 import select
@@ -11,8 +13,11 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import xml.etree.ElementTree as ET
+import zlib
 
 from itlib import (Daemon, SLOW, TestFailure, UPCASE, _sanitized, expect,
                    full_accept_queue, run_tests)
@@ -84,6 +89,82 @@ def expect_latency_sane(j, what, limit_us):
            sorted(order), order)
     expect(lat["max"] < limit_us, "%s: max latency below %d us" % (what, limit_us),
            limit_us, lat["max"])
+
+
+def hdr_decode(text):
+    """HdrHistogram's compressed V2 encoding (base64) -> {bucket: count},
+    decoded here from the format, independently of bench's C."""
+    raw = base64.b64decode(text, validate=True)
+    cookie, length = int.from_bytes(raw[:4], "big"), int.from_bytes(raw[4:8], "big")
+    expect(cookie == 0x1c849314 and length == len(raw) - 8,
+           "compressed V2 cookie and length", (0x1c849314, len(raw) - 8),
+           (hex(cookie), length))
+    enc = zlib.decompress(raw[8:])
+    cookie = int.from_bytes(enc[:4], "big")
+    payload = int.from_bytes(enc[4:8], "big")
+    digits = int.from_bytes(enc[12:16], "big")
+    lowest = int.from_bytes(enc[16:24], "big")
+    highest = int.from_bytes(enc[24:32], "big")
+    expect(cookie == 0x1c849313 and payload == len(enc) - 40 and
+           digits == 2 and lowest == 1 and highest == 2 ** 63 - 1 and
+           enc[32:40] == bytes.fromhex("3ff0000000000000"),
+           "V2 header: cookie, payload length, 2 digits, 1 .. 2^63-1, ratio 1",
+           None, (hex(cookie), payload, len(enc) - 40, digits, lowest, highest))
+    counts, i, at = {}, 0, 40
+    while at < len(enc):
+        v = shift = 0
+        for n in range(9):      # LEB128-64b9B: the 9th byte has 8 bits
+            b = enc[at]
+            at += 1
+            if n == 8:
+                v |= b << 56
+                break
+            v |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                break
+        v = (v >> 1) ^ -(v & 1)     # ZigZag
+        if v < 0:
+            i += -v
+        else:
+            if v:
+                counts[i] = v
+            i += 1
+    return counts
+
+
+def bucket_value(i):
+    """The middle of bucket i, as bench reports percentiles."""
+    if i < 256:
+        return i
+    shift = i // 128 - 1
+    lo = (i - shift * 128) << shift
+    return lo + ((1 << shift) - 1) // 2
+
+
+def percentile_us(counts, p, lat):
+    """bench's rule: the bucket holding rank ceil(p% of the count), clamped
+    to the exact min and max of the summary (latency_us)."""
+    total = sum(counts.values())
+    r = p * total / 100.0
+    rank = max(1, min(total, math.ceil(r - r * 1e-12)))
+    seen = 0
+    for i in sorted(counts):
+        seen += counts[i]
+        if seen >= rank:
+            v = bucket_value(i) / 1e3
+            return min(max(v, lat["min"]), lat["max"])
+    return lat["max"]
+
+
+def expect_percentiles(counts, lat, what):
+    expect(sum(counts.values()) == lat["count"], "%s: counts add up to "
+           "latency_us.count" % what, lat["count"], sum(counts.values()))
+    for key, p in (("p50", 50), ("p90", 90), ("p99", 99), ("p999", 99.9)):
+        got = percentile_us(counts, p, lat)
+        expect(abs(got - lat[key]) <= lat[key] * 0.01 + 0.002,
+               "%s: %s from the decoded histogram" % (what, key), lat[key],
+               got)
 
 
 class WrongServer:
@@ -554,6 +635,173 @@ def test_udp_never_answered_ends():
     expect(took < 4 * SLOW, "gives up at once, not after -d", "< 4 s", took)
 
 
+def test_hdr_log():
+    # The interval log decodes with nothing but the format's definition:
+    # one line a second, then Tag=total; intervals add up to the total,
+    # which is the JSON summary's histogram, and its percentiles are the
+    # summary's.
+    with Daemon() as d, tempfile.TemporaryDirectory() as tmp:
+        log = os.path.join(tmp, "run.hlog")
+        rc, j, err, took = bench_json(["-d", "3", "-c", "4", "--hdr-log", log,
+                                       d.addr])
+        expect(rc == 0, "status (stderr: %s)" % err.strip(), 0, rc)
+        with open(log) as f:
+            lines = f.read().splitlines()
+        d.stop()
+    head = [l for l in lines if l.startswith("#")]
+    expect(any(l.startswith("#[Histogram log format version 1.3]")
+               for l in head) and
+           any(re.match(r"#\[StartTime: \d+\.\d{3} \(seconds since epoch\)",
+                        l) for l in head) and
+           any(l.startswith("#[BaseTime: ") for l in head),
+           "the log's header", "version 1.3, StartTime, BaseTime", head)
+    legend = '"StartTimestamp","Interval_Length","Interval_Max",' \
+        '"Interval_Compressed_Histogram"'
+    expect(legend in lines, "the legend line", legend, lines[:6])
+    rows = [l for l in lines if not l.startswith("#") and l != legend]
+    intervals = [r.split(",") for r in rows if not r.startswith("Tag=")]
+    totals = [r.split(",")[1:] for r in rows if r.startswith("Tag=total,")]
+    expect(3 <= len(intervals) <= 4 and len(totals) == 1,
+           "one interval a second and one total", "3 or 4, and 1",
+           (len(intervals), len(totals)))
+    summed, last_end = {}, 0.0
+    for start, length, imax, text in intervals:
+        expect(abs(float(start) - last_end) < 0.002, "intervals follow "
+               "each other", last_end, start)
+        last_end = float(start) + float(length)
+        counts = hdr_decode(text)
+        for k, v in counts.items():
+            summed[k] = summed.get(k, 0) + v
+        if counts:
+            top = bucket_value(max(counts)) / 1e6
+            expect(abs(float(imax) - top) <= top * 0.01 + 0.001,
+                   "Interval_Max (ms) is the interval's largest",
+                   top, imax)
+    start, length, tmax, text = totals[0]
+    total = hdr_decode(text)
+    expect(summed == total, "the intervals add up to the total", total,
+           summed)
+    expect(total == hdr_decode(j["histogram"]), "the log's total is the "
+           "JSON summary's histogram", "the same counts", "different")
+    expect(abs(float(length) - j["duration_s"]) < 0.002 and
+           abs(float(tmax) * 1e3 - j["latency_us"]["max"]) < 1,
+           "the total's length and max", (j["duration_s"],
+                                          j["latency_us"]["max"]),
+           (length, tmax))
+    expect_percentiles(total, j["latency_us"], "--hdr-log total")
+
+
+def test_merge_two_runs_at_once():
+    with Daemon() as d, tempfile.TemporaryDirectory() as tmp:
+        files = [os.path.join(tmp, n) for n in ("a.json", "b.json")]
+        procs = []
+        for f, c in zip(files, ("3", "5")):
+            with open(f, "w") as out:
+                procs.append(subprocess.Popen(
+                    [UPCASE, "bench", "--json", "-q", "-d", "2", "-c", c,
+                     d.addr], stdin=subprocess.DEVNULL, stdout=out,
+                    stderr=subprocess.PIPE))
+        for p in procs:
+            p.communicate(timeout=30 * SLOW)
+            expect(p.returncode == 0, "each bench status", 0, p.returncode)
+        runs = []
+        for f in files:
+            with open(f) as fp:
+                runs.append(json.load(fp))
+        rc, out, err, took = bench(["merge", "--json"] + files)
+        expect(rc == 0, "merge status (stderr: %s)" % err.strip(), 0, rc)
+        m = json.loads(out)
+        a, b = runs
+        for k in ("messages", "bytes", "connections", "connections_requested",
+                  "errors", "threads"):
+            expect(m[k] == a[k] + b[k], "merged %s: the sum" % k,
+                   a[k] + b[k], m[k])
+        for k in ("msgs_per_sec", "bytes_per_sec"):
+            expect(abs(m[k] - (a[k] + b[k])) < 0.01, "merged %s: the sum" % k,
+                   a[k] + b[k], m[k])
+        expect(m["duration_s"] == max(a["duration_s"], b["duration_s"]),
+               "merged duration: the longest", max(a["duration_s"],
+                                                     b["duration_s"]),
+               m["duration_s"])
+        la, lb, lm = a["latency_us"], b["latency_us"], m["latency_us"]
+        expect(lm["count"] == la["count"] + lb["count"] and
+               lm["min"] == min(la["min"], lb["min"]) and
+               lm["max"] == max(la["max"], lb["max"]),
+               "merged latency count, min, max", None, lm)
+        mean = (la["mean"] * la["count"] + lb["mean"] * lb["count"]) / \
+            lm["count"]
+        expect(abs(lm["mean"] - mean) <= mean * 1e-6 + 0.001,
+               "merged mean: weighted by count", mean, lm["mean"])
+        ha, hb = hdr_decode(a["histogram"]), hdr_decode(b["histogram"])
+        want = {k: ha.get(k, 0) + hb.get(k, 0) for k in set(ha) | set(hb)}
+        hm = hdr_decode(m["histogram"])
+        expect(hm == want, "merged histogram: the exact sum of the two",
+               "the sum", "different counts")
+        expect_percentiles(hm, lm, "merge")
+        expect(m["runs"] == 2 and m["exit_status"] == 0, "runs, status",
+               (2, 0), (m["runs"], m["exit_status"]))
+        rc, out, err, took = bench(["merge"] + files)
+        expect(rc == 0 and "(2 runs merged)" in out and
+               "messages     %d of 64 bytes" % m["messages"] in out,
+               "merge as text", "a text summary", out)
+        # What the merged counts imply: a run with wrong bytes fails it.
+        with WrongServer("lower") as w:
+            rc, j, err, took = bench_json(["-d", "0.5", "-c", "2", w.addr])
+        bad = os.path.join(tmp, "bad.json")
+        with open(bad, "w") as fp:
+            json.dump(j, fp)
+        rc, out, err, took = bench(["merge", files[0], bad])
+        expect(rc == 5, "merge with a mismatching run", 5, rc)
+        with open(bad, "w") as fp:
+            fp.write('{"mode": "closed"')
+        rc, out, err, took = bench(["merge", files[0], bad])
+        expect(rc == 2 and "bad.json" in err and "not JSON" in err,
+               "a broken input is named", (2, "bad.json: not JSON"),
+               (rc, err))
+        d.stop()
+
+
+def test_plot():
+    # The picture parses as XML and holds each series: a point a second
+    # for the rate and the percentiles, the spectrum, and the seconds
+    # with errors marked.
+    with tempfile.TemporaryDirectory() as tmp:
+        svg = os.path.join(tmp, "run.svg")
+        with Daemon() as d:
+            rc, j, err, took = bench_json(["-d", "2", "-c", "4", "--plot",
+                                           svg, d.addr])
+            expect(rc == 0, "status (stderr: %s)" % err.strip(), 0, rc)
+            d.stop()
+        ns = {"s": "http://www.w3.org/2000/svg"}
+        root = ET.parse(svg).getroot()
+        expect(root.tag == "{http://www.w3.org/2000/svg}svg", "an SVG",
+               "svg", root.tag)
+        series = {e.get("id"): e for e in root.iter() if e.get("id")}
+        for sid in ("msgs_per_sec", "p50", "p99", "spectrum", "errors"):
+            expect(sid in series, "series %s" % sid, sid, sorted(series))
+        for sid in ("msgs_per_sec", "p50", "p99"):
+            pts = series[sid].get("points").split()
+            expect(2 <= len(pts) <= 3, "%s: a point a second" % sid,
+                   "2 or 3", len(pts))
+        expect(len(series["spectrum"].get("points").split()) > 50,
+               "the spectrum has points", "> 50",
+               len(series["spectrum"].get("points").split()))
+        text = "".join(root.itertext())
+        for want in ("messages per second", "latency (ms)", "percentile",
+                     "time (s)", "99.9%"):
+            expect(want in text, "label %r" % want, want, text[:300])
+        expect(len(series["errors"].findall("s:rect", ns)) == 0,
+               "no errors marked", 0, len(series["errors"]))
+        with WrongServer("hangup") as w:
+            rc, j, err, took = bench_json(["-d", "1.5", "-c", "2", "-t", "1",
+                                           "--plot", svg, w.addr])
+        root = ET.parse(svg).getroot()
+        marks = [e for e in root.iter() if e.get("id") == "errors"][0]
+        expect(rc == 3 and len(marks.findall("s:rect", ns)) >= 1,
+               "the seconds with errors are marked", ">= 1",
+               len(marks.findall("s:rect", ns)))
+
+
 def test_idle_holds_connections():
     with Daemon() as d:
         p = subprocess.Popen([UPCASE, "bench", "--json", "-q", "--idle", "200",
@@ -673,6 +921,9 @@ if __name__ == "__main__":
         test_udp_wrong_replies,
         test_udp_reordered_replies_match,
         test_udp_never_answered_ends,
+        test_hdr_log,
+        test_merge_two_runs_at_once,
+        test_plot,
         test_idle_holds_connections,
         test_sources_spread,
         test_progress_and_sigint,

@@ -9,13 +9,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
 #include "bench.h"
+#include "bench_merge.h"
 #include "bench_opts.h"
 #include "bench_report.h"
+#include "bench_series.h"
 #include "bench_worker.h"
 #include "exitcodes.h"
 #include "verify.h"
@@ -28,6 +31,9 @@
 /* --churn leaves a TIME_WAIT socket per connection for a minute: spread
  * them so that a long run does not run out of ports. */
 #define CHURN_SOURCES		16
+/* How long after each second of the run the main thread takes it: the
+ * workers hand it over on the second, give or take their loop's turn. */
+#define INTERVAL_SLACK_NS	200000000u
 /* Descriptors besides the connections: stdio and the main loop's, and
  * per worker its epoll, timerfd and stop pipe. */
 #define FD_RESERVE(threads)	(32 + 4 * (threads))
@@ -42,6 +48,10 @@ struct bench {
 	int			 progress_shown;
 	struct event_base	*base;
 	int			 done_pipe[2];
+	struct bench_series	*series;	/* NULL: no --hdr-log, --plot */
+	struct event		*interval_ev;
+	struct hist		*spare;		/* swapped with run.interval */
+	uint64_t		 intervals;	/* seconds handed to series */
 	/* The previous progress sample, for per-second rates. */
 	uint64_t		 last_ns;
 	uint64_t		 last_msgs;
@@ -89,6 +99,62 @@ progress_cb(evutil_socket_t fd, short what, void *arg)
 	b->last_conns = ctr[BENCH_ESTABLISHED];
 	bench_report_progress(stderr, b->run.tty, b->opts, &p);
 	b->progress_shown = 1;
+}
+
+static struct timeval
+ns_to_timeval(uint64_t ns)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)(ns / 1000000000u);
+	tv.tv_usec = (suseconds_t)(ns % 1000000000u / 1000u);
+	return tv;
+}
+
+/* The wall clock, for the log's StartTime. */
+static double
+epoch_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The interval [intervals, up_to) seconds of the run, from what the
+ * workers handed over by now. */
+static void
+take_interval(struct bench *b, double up_to)
+{
+	uint64_t ctr[BENCH_CTR__COUNT];
+	struct hist *h;
+
+	if (pthread_mutex_lock(&b->run.lock) != 0)
+		return;
+	h = b->run.interval;
+	b->run.interval = b->spare;
+	if (pthread_mutex_unlock(&b->run.lock) != 0)
+		fprintf(stderr, "upcase bench: cannot unlock\n");
+	b->spare = h;
+	sum_counters(b, ctr);
+	bench_series_add(b->series, (double)b->intervals, up_to, h, ctr);
+	hist_reset(h);
+	b->intervals++;
+}
+
+/* A little after each second of the run (the workers hand theirs over
+ * on the second): that second to the series. */
+static void
+interval_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct bench *b = arg;
+	uint64_t next = b->run.start_ns + (b->intervals + 2) * 1000000000u +
+	    INTERVAL_SLACK_NS, now = bench_now_ns();
+	struct timeval tv = ns_to_timeval(next > now ? next - now : 0);
+
+	take_interval(b, (double)(b->intervals + 1));
+	if (evtimer_add(b->interval_ev, &tv) != 0)
+		fprintf(stderr, "upcase bench: cannot add a timer\n");
 }
 
 static void
@@ -243,6 +309,8 @@ static int
 report(struct bench *b, uint64_t end_ns)
 {
 	struct bench_result r;
+	char err[BENCH_ERRLEN];
+	int status;
 
 	memset(&r, 0, sizeof(r));
 	r.opts = b->opts;
@@ -261,7 +329,13 @@ report(struct bench *b, uint64_t end_ns)
 	else
 		bench_report_text(stdout, &r);
 	fflush(stdout);
-	return bench_report_status(&r);
+	status = bench_report_status(&r);
+	if (bench_series_end(b->series, &r, err, sizeof(err)) != 0) {
+		fprintf(stderr, "upcase bench: %s\n", err);
+		if (status == EXIT_OK)
+			status = EXIT_IO;
+	}
+	return status;
 }
 
 /* Set up, run every worker to the end, report.  Returns the status. */
@@ -273,6 +347,7 @@ bench_run(struct bench *b)
 	struct event *ev[4] = { NULL, NULL, NULL, NULL };
 	struct timeval second = { 1, 0 };
 	int status = EXIT_SOFTWARE, started;
+	char err[BENCH_ERRLEN];
 	uint64_t end_ns;
 
 	if (verify_pool_init(&pool, o->size, o->seed) != 0) {
@@ -290,10 +365,18 @@ bench_run(struct bench *b)
 		return EXIT_SOFTWARE;
 	}
 	b->run.hist = hist_new();
+	b->run.interval = hist_new();
+	b->spare = hist_new();
 	b->base = event_base_new();
-	if (b->run.hist == NULL || b->base == NULL ||
+	if (b->run.hist == NULL || b->run.interval == NULL ||
+	    b->spare == NULL || b->base == NULL ||
 	    pipe2(b->done_pipe, O_NONBLOCK | O_CLOEXEC) != 0)
 		goto out;
+	b->series = bench_series_new(o, epoch_now(), err, sizeof(err));
+	if (b->series == NULL && err[0] != '\0') {
+		fprintf(stderr, "upcase bench: %s\n", err);
+		goto out;
+	}
 	b->run.done_fd = b->done_pipe[1];
 	ev[0] = event_new(b->base, b->done_pipe[0], EV_READ | EV_PERSIST,
 	    done_cb, b);
@@ -307,6 +390,14 @@ bench_run(struct bench *b)
 		goto out;
 
 	started = start_workers(b) == 0;
+	if (b->series != NULL) {
+		struct timeval tv = ns_to_timeval(1000000000u +
+		    INTERVAL_SLACK_NS);
+		b->interval_ev = evtimer_new(b->base, interval_cb, b);
+		if (b->interval_ev == NULL ||
+		    evtimer_add(b->interval_ev, &tv) != 0)
+			fprintf(stderr, "upcase bench: cannot add a timer\n");
+	}
 	if (!started) {
 		fprintf(stderr, "upcase bench: cannot start %d workers: %s\n",
 		    o->threads, strerror(errno));
@@ -319,9 +410,14 @@ bench_run(struct bench *b)
 	for (int i = 0; i < b->nworkers; i++)
 		if (bench_worker_join(b->workers[i]) != 0)
 			fprintf(stderr, "upcase bench: cannot join worker %d\n", i);
+	if (b->series != NULL && end_ns > b->run.start_ns)
+		take_interval(b, (double)(end_ns - b->run.start_ns) / 1e9);
 	if (started)
 		status = report(b, end_ns);
 out:
+	bench_series_free(b->series);
+	if (b->interval_ev != NULL)
+		event_free(b->interval_ev);
 	for (int i = 0; i < 4; i++)
 		if (ev[i] != NULL)
 			event_free(ev[i]);
@@ -335,6 +431,8 @@ out:
 		if (b->done_pipe[i] >= 0)
 			close(b->done_pipe[i]);
 	hist_free(b->run.hist);
+	hist_free(b->run.interval);
+	hist_free(b->spare);
 	pthread_mutex_destroy(&b->run.lock);
 	verify_pool_free(&pool);
 	return status;
@@ -347,6 +445,8 @@ bench_main(int argc, char **argv)
 	struct bench b;
 	char err[BENCH_ERRLEN];
 
+	if (argc > 1 && strcmp(argv[1], "merge") == 0)
+		return bench_merge_main(argc - 1, argv + 1);
 	switch (bench_opts_parse(&o, argc, argv, err, sizeof(err))) {
 	case BENCH_OPTS_HELP:
 		fputs(bench_usage, stdout);

@@ -25,12 +25,16 @@ enum {
 	OPT_SEED,
 	OPT_SOURCES,
 	OPT_MAX_LOSS,
+	OPT_HDR_LOG,
+	OPT_PLOT,
 };
 
 const char bench_usage[] =
 "usage: upcase bench [-c N] [-d SECONDS | -n TOTAL] [-s BYTES] [-t SECONDS]\n"
 "                    [-T THREADS] [--pipeline K] [--connect-rate R]\n"
-"                    [--rate R | --churn | --idle N] [--json] [-q] [ADDR]\n"
+"                    [--rate R | --churn | --idle N] [--max-loss PCT]\n"
+"                    [--json] [--hdr-log FILE] [--plot FILE.svg] [-q] [ADDR]\n"
+"       upcase bench merge [--json] A.json B.json ...\n"
 "Load upcased at ADDR (default " BENCH_DEFAULT_ADDR ") and check every reply\n"
 "byte against the uppercase of what was sent.  With a udp:HOST:PORT ADDR,\n"
 "-c is sockets and each message a datagram (16 to 65507 bytes, a sequence\n"
@@ -51,7 +55,12 @@ const char bench_usage[] =
 "      --churn           connect, send one message, read the reply, close,\n"
 "                        over and over on -c connections at once\n"
 "      --idle N          open N connections, hold them for -d, send nothing\n"
-"      --json            the summary as one JSON object\n"
+"      --json            the summary as one JSON object (with the whole\n"
+"                        histogram, HdrHistogram's compressed encoding)\n"
+"      --hdr-log FILE    latencies (ns) as an HdrHistogram interval log: one\n"
+"                        line a second, then the run (Tag=total)\n"
+"      --plot FILE.svg   a picture: msgs/s, p50 and p99 per second, errors,\n"
+"                        and the percentile spectrum\n"
 "      --max-loss PCT    udp: exit 0 with up to PCT% of the datagrams lost\n"
 "                        (default 0: any loss is status 4)\n"
 "      --sources N       connect from 127.0.0.1 .. 127.0.0.N (IPv4 loopback\n"
@@ -60,10 +69,15 @@ const char bench_usage[] =
 "  -q, --quiet           no progress line on stderr\n"
 "  -h, --help            this text\n"
 "\n"
+"merge adds up the --json summaries of runs made at the same time (from\n"
+"several machines): counts and rates summed, the longest duration, the\n"
+"histograms merged exactly; its status is what one such run would have.\n"
+"\n"
 "Counts take k, m, g suffixes (x1000).  Exit status: 0 every reply verified;\n"
 "2 usage; 3 a connect failed or a connection was reset or closed early;\n"
-"4 a reply timed out (or, with --rate, a message due was never sent);\n"
-"5 a reply byte was wrong (or never asked for).\n";
+"4 a reply timed out (or, with --rate, a message due was never sent; over\n"
+"udp, datagrams lost beyond --max-loss); 5 a reply byte was wrong (or\n"
+"never asked for).\n";
 
 static const struct option longopts[] = {
 	{ "connections", required_argument, NULL, 'c' },
@@ -81,6 +95,8 @@ static const struct option longopts[] = {
 	{ "seed", required_argument, NULL, OPT_SEED },
 	{ "sources", required_argument, NULL, OPT_SOURCES },
 	{ "max-loss", required_argument, NULL, OPT_MAX_LOSS },
+	{ "hdr-log", required_argument, NULL, OPT_HDR_LOG },
+	{ "plot", required_argument, NULL, OPT_PLOT },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -439,6 +455,17 @@ bench_opts_parse(struct bench_opts *o, int argc, char **argv, char *err,
 			seen.max_loss = 1;
 			rc = parse_percent("--max-loss", optarg, &o->max_loss,
 			    err, errlen);
+			break;
+		case OPT_HDR_LOG:
+		case OPT_PLOT:
+			if (*optarg == '\0') {
+				snprintf(err, errlen, "--%s: needs a file name",
+				    ch == OPT_PLOT ? "plot" : "hdr-log");
+				rc = -1;
+			} else if (ch == OPT_PLOT)
+				o->plot = optarg;
+			else
+				o->hdr_log = optarg;
 			break;
 		case OPT_SEED:
 			rc = parse_uint("--seed", optarg, 0, UINT64_MAX, 0,

@@ -50,6 +50,8 @@ struct bench_opts {
 					 * still exits 0 */
 	int		json;
 	int		quiet;
+	const char	*hdr_log;	/* --hdr-log FILE (into argv), or NULL */
+	const char	*plot;		/* --plot FILE.svg, or NULL */
 };
 
 enum {

@@ -1,9 +1,11 @@
 /* bench_report.c: the numbers a person reads (text) and a script reads
  * (one JSON object), from the same result. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bench_report.h"
+#include "hdr.h"
 #include "exitcodes.h"
 
 static const char *const mode_names[] = {
@@ -75,6 +77,14 @@ per_sec(uint64_t n, double secs)
 	return secs > 0 ? (double)n / secs : 0.0;
 }
 
+/* A rate of the run: n over its duration, or for a merge the sum of the
+ * runs' own rates. */
+static double
+report_rate(const struct bench_result *r, enum bench_rate which, uint64_t n)
+{
+	return r->runs > 0 ? r->rates[which] : per_sec(n, r->duration_s);
+}
+
 void
 bench_report_text(FILE *fp, const struct bench_result *r)
 {
@@ -104,9 +114,13 @@ bench_report_text(FILE *fp, const struct bench_result *r)
 		fprintf(fp, "idle, %d connections, ", o->conns);
 		break;
 	}
-	fprintf(fp, "%d thread%s, %.2f s%s\n", r->threads,
+	fprintf(fp, "%d thread%s, %.2f s%s", r->threads,
 	    r->threads == 1 ? "" : "s", r->duration_s,
 	    r->interrupted ? " (interrupted)" : "");
+	if (r->runs > 0)
+		fprintf(fp, " (%d run%s merged)", r->runs,
+		    r->runs == 1 ? "" : "s");
+	fprintf(fp, "\n");
 
 	if (o->mode == BENCH_IDLE)
 		fprintf(fp, "connections  %llu of %d established, %llu held to "
@@ -116,7 +130,7 @@ bench_report_text(FILE *fp, const struct bench_result *r)
 	else if (o->mode == BENCH_CHURN)
 		fprintf(fp, "connections  %llu ok (%.1f/s), %llu failed\n",
 		    (unsigned long long)c[BENCH_ESTABLISHED],
-		    per_sec(c[BENCH_ESTABLISHED], r->duration_s),
+		    report_rate(r, BENCH_RATE_CONNS, c[BENCH_ESTABLISHED]),
 		    (unsigned long long)e[BENCH_ERR_CONNECT]);
 	else
 		fprintf(fp, "%-12s %llu ok, %llu failed\n", conns,
@@ -127,9 +141,9 @@ bench_report_text(FILE *fp, const struct bench_result *r)
 		fprintf(fp, "messages     %llu of %zu bytes (%.1f/s), %.2f MB "
 		    "each way (%.2f MB/s)\n",
 		    (unsigned long long)c[BENCH_MESSAGES], o->size,
-		    per_sec(c[BENCH_MESSAGES], r->duration_s),
+		    report_rate(r, BENCH_RATE_MSGS, c[BENCH_MESSAGES]),
 		    (double)c[BENCH_BYTES] / 1e6,
-		    per_sec(c[BENCH_BYTES], r->duration_s) / 1e6);
+		    report_rate(r, BENCH_RATE_BYTES, c[BENCH_BYTES]) / 1e6);
 		fprintf(fp, "latency     ");
 		if (hist_count(r->hist) == 0)
 			fprintf(fp, " none measured");
@@ -213,6 +227,7 @@ bench_report_json(FILE *fp, const struct bench_result *r)
 	const struct bench_opts *o = r->opts;
 	const uint64_t *c = r->ctr, *e = r->ctr + BENCH_ERRORS;
 	const struct hist *h = r->hist;
+	char *text;
 
 	fprintf(fp, "{\"mode\":\"%s\",\"target\":", mode_names[o->mode]);
 	json_string(fp, o->addr_text);
@@ -228,19 +243,26 @@ bench_report_json(FILE *fp, const struct bench_result *r)
 	    (unsigned long long)c[BENCH_ESTABLISHED],
 	    (unsigned long long)e[BENCH_ERR_CONNECT], o->conns,
 	    (unsigned long long)c[BENCH_HELD],
-	    per_sec(c[BENCH_ESTABLISHED], r->duration_s));
+	    report_rate(r, BENCH_RATE_CONNS, c[BENCH_ESTABLISHED]));
 	fprintf(fp, ",\"messages\":%llu,\"bytes\":%llu,\"duration_s\":%.6f"
 	    ",\"msgs_per_sec\":%.3f,\"bytes_per_sec\":%.3f",
 	    (unsigned long long)c[BENCH_MESSAGES],
 	    (unsigned long long)c[BENCH_BYTES], r->duration_s,
-	    per_sec(c[BENCH_MESSAGES], r->duration_s),
-	    per_sec(c[BENCH_BYTES], r->duration_s));
+	    report_rate(r, BENCH_RATE_MSGS, c[BENCH_MESSAGES]),
+	    report_rate(r, BENCH_RATE_BYTES, c[BENCH_BYTES]));
 	fprintf(fp, ",\"latency_us\":{\"count\":%llu,\"min\":%.3f,\"mean\":%.3f"
 	    ",\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f}",
 	    (unsigned long long)hist_count(h), us(hist_min(h)),
 	    hist_mean(h) / 1e3, us(hist_percentile(h, 50)),
 	    us(hist_percentile(h, 90)), us(hist_percentile(h, 99)),
 	    us(hist_percentile(h, 99.9)), us(hist_max(h)));
+	text = hdr_encode(h);
+	fprintf(fp, ",\"histogram\":");
+	if (text != NULL)
+		json_string(fp, text);
+	else
+		fprintf(fp, "null");
+	free(text);
 	fprintf(fp, ",\"client_cpu_s\":%.6f,\"client_busy_pct\":%.3f",
 	    r->cpu_s, r->busy * 100);
 	fprintf(fp, ",\"errors\":%llu,\"mismatches\":%llu,\"timeouts\":%llu",
@@ -269,6 +291,7 @@ bench_report_json(FILE *fp, const struct bench_result *r)
 		    r->mismatch.got, r->mismatch.want);
 	else
 		fprintf(fp, ",\"first_mismatch\":null");
+	fprintf(fp, ",\"runs\":%d", r->runs > 0 ? r->runs : 1);
 	fprintf(fp, ",\"interrupted\":%s,\"exit_status\":%d}\n",
 	    r->interrupted ? "true" : "false", bench_report_status(r));
 }

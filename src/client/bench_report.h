@@ -23,7 +23,12 @@ struct bench_result {
 	double			 cpu_s;		/* the process's user + system */
 	double			 busy;		/* the busiest worker's CPU time
 						 * over the duration, 0..1 */
+	int			 runs;		/* > 0: a merge of that many */
+	double			 rates[3];	/* merged: the runs' rates summed
+						 * (enum bench_rate) */
 };
+
+enum bench_rate { BENCH_RATE_MSGS, BENCH_RATE_BYTES, BENCH_RATE_CONNS };
 
 /* A worker busier than this measured bench as much as the server. */
 #define BENCH_CPU_BOUND	0.90

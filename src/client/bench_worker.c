@@ -175,16 +175,26 @@ worker_flush_hist(struct bench_worker *w)
 	if (pthread_mutex_lock(&w->run->lock) != 0)
 		return;		/* keep them for the next try */
 	hist_merge(w->run->hist, w->hist);
+	hist_merge(w->run->interval, w->hist);
 	if (pthread_mutex_unlock(&w->run->lock) != 0)
 		fprintf(stderr, "upcase bench: worker %d: cannot unlock\n",
 		    w->id);
 	hist_reset(w->hist);
 }
 
+/* Each second of the run, on the second (from its start, as the main
+ * thread's intervals count): this second's latencies to the run. */
 static void
 tick_cb(evutil_socket_t fd, short what, void *arg)
 {
-	worker_flush_hist(arg);
+	struct bench_worker *w = arg;
+	uint64_t now = bench_now_ns(), since = now - w->run->start_ns;
+	struct timeval tv = ns_to_tv(1000000000u - since % 1000000000u);
+
+	worker_flush_hist(w);
+	if (evtimer_add(w->tick_ev, &tv) != 0)
+		fprintf(stderr, "upcase bench: worker %d: cannot add a timer\n",
+		    w->id);
 }
 
 /* The duration is over (or the user asked to stop): send nothing more,
@@ -294,7 +304,7 @@ bench_worker_thread_main(void *arg)
 	struct bench_worker *w = arg;
 	const struct bench_opts *o = w->o;
 	uint64_t now = bench_now_ns(), sweep_ns;
-	struct timeval tv, second = { 1, 0 };
+	struct timeval tv, tick;
 	struct timespec cpu;
 	char done = 'd';
 
@@ -305,13 +315,14 @@ bench_worker_thread_main(void *arg)
 	if (sweep_ns > 100000000u)
 		sweep_ns = 100000000u;
 	tv = ns_to_tv(sweep_ns);
+	tick = ns_to_tv(1000000000u - (now - w->run->start_ns) % 1000000000u);
 	/* start_ns was set before this thread was created. */
 	if (o->duration_us != 0)
 		w->deadline_ns = w->run->start_ns + o->duration_us * 1000u;
 	w->sched_end_ns = w->deadline_ns != 0 ? w->deadline_ns : UINT64_MAX;
 	if (event_add(w->stop_ev, NULL) != 0 ||
 	    event_add(w->sweep_ev, &tv) != 0 ||
-	    event_add(w->tick_ev, &second) != 0)
+	    evtimer_add(w->tick_ev, &tick) != 0)
 		goto out;
 	if (w->deadline_ns != 0) {
 		tv = ns_to_tv(w->deadline_ns > now ? w->deadline_ns - now : 0);
@@ -391,7 +402,7 @@ bench_worker_new(struct bench_run *run, int id, int first, int n,
 	w->deadline_ev = evtimer_new(w->base, bench_worker_deadline_cb, w);
 	w->hard_ev = evtimer_new(w->base, hard_cb, w);
 	w->sweep_ev = event_new(w->base, -1, EV_PERSIST, sweep_cb, w);
-	w->tick_ev = event_new(w->base, -1, EV_PERSIST, tick_cb, w);
+	w->tick_ev = evtimer_new(w->base, tick_cb, w);
 	w->ramp_ev = evtimer_new(w->base, ramp_cb, w);
 	w->hist = hist_new();
 	if (o->addr.kind == ADDR_UDP)

@@ -52,6 +52,7 @@ struct bench_run {
 
 	pthread_mutex_t			 lock;
 	struct hist			*hist;		/* latencies so far, ns */
+	struct hist			*interval;	/* those of this second */
 	unsigned			 described;	/* kinds told on stderr */
 	int				 mismatch_conn;	/* -1: none yet */
 	struct verify_mismatch		 mismatch;	/* the first one */

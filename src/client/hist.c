@@ -127,10 +127,63 @@ hist_mean(const struct hist *h)
 	return h->count ? (double)h->sum / (double)h->count : 0.0;
 }
 
+size_t
+hist_nbuckets(void)
+{
+	return NBUCKETS;
+}
+
+size_t
+hist_bucket(uint64_t v)
+{
+	return bucket_of(v);
+}
+
+uint64_t
+hist_bucket_count(const struct hist *h, size_t i)
+{
+	return i < NBUCKETS ? h->counts[i] : 0;
+}
+
+uint64_t
+hist_bucket_value(size_t i)
+{
+	uint64_t lo, width;
+
+	bucket_range(i, &lo, &width);
+	return lo + (width - 1) / 2;
+}
+
+void
+hist_record_bucket(struct hist *h, size_t i, uint64_t n)
+{
+	uint64_t v = hist_bucket_value(i);
+
+	if (n == 0 || i >= NBUCKETS)
+		return;
+	if (h->count == 0 || v < h->min)
+		h->min = v;
+	if (v > h->max)
+		h->max = v;
+	h->count += n;
+	h->sum += (unsigned __int128)v * n;
+	h->counts[i] += n;
+}
+
+void
+hist_set_exact(struct hist *h, uint64_t min, uint64_t max, double mean)
+{
+	if (h->count == 0)
+		return;
+	h->min = min;
+	h->max = max;
+	h->sum = (unsigned __int128)(mean * (double)h->count + 0.5);
+}
+
 uint64_t
 hist_percentile(const struct hist *h, double p)
 {
-	uint64_t rank, seen = 0, lo, width, v;
+	uint64_t rank, seen = 0, v;
 	double r;
 
 	if (h->count == 0)
@@ -152,8 +205,7 @@ hist_percentile(const struct hist *h, double p)
 		if (seen < rank)
 			continue;
 		/* The midpoint halves the worst-case error of either edge. */
-		bucket_range(i, &lo, &width);
-		v = lo + (width - 1) / 2;
+		v = hist_bucket_value(i);
 		if (v < h->min)
 			v = h->min;
 		if (v > h->max)

@@ -36,4 +36,22 @@ double	hist_mean(const struct hist *h);	/* 0 when empty */
  * p 0 is the minimum and p 100 the exact maximum.  0 when empty. */
 uint64_t hist_percentile(const struct hist *h, double p);
 
+/*
+ * The buckets as HdrHistogram numbers them (its counts array for a
+ * lowest value of 1, 2 significant digits and HIST_MAX), for hdr.c to
+ * write and read them.
+ */
+#define HIST_SIG_DIGITS	2
+size_t	hist_nbuckets(void);
+size_t	hist_bucket(uint64_t v);		/* the index v counts in */
+uint64_t hist_bucket_count(const struct hist *h, size_t i);
+/* The middle of bucket i, as percentiles report it. */
+uint64_t hist_bucket_value(size_t i);
+/* n more values in bucket i (count, mean, min and max as if each were
+ * the bucket's middle value). */
+void	hist_record_bucket(struct hist *h, size_t i, uint64_t n);
+/* Exact min, max and mean known from elsewhere (a summary's). */
+void	hist_set_exact(struct hist *h, uint64_t min, uint64_t max,
+	    double mean);
+
 #endif
