@@ -331,8 +331,9 @@ def test_deep_pipeline_ends_within_d_plus_t():
                "replies still owed at -d + -t are timeouts", 4,
                (rc, j["errors_by_kind"]))
         # Plus one turn of the loop, bounded but long under valgrind
-        # (memcheck checks every byte each sendmsg offers).
-        slack = 1.5 * SLOW if wrapper else 0.5 * SLOW
+        # (memcheck checks every byte each sendmsg offers), and longer
+        # on a busy machine; before the bound the run never ended.
+        slack = 3 * SLOW if wrapper else 0.5 * SLOW
         expect(j["duration_s"] <= 1 + 1 + slack,
                "ends at -d + -t (plus the callbacks running then)",
                "<= %.1f s" % (2 + slack), j["duration_s"])
