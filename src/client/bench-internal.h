@@ -110,6 +110,7 @@ void	bconn_fail_errno(struct bconn *c, enum bench_err kind, int err);
 void	bconn_describe(struct bconn *c, enum bench_err kind, const char *what);
 void	bconn_note_mismatch(struct bconn *c);
 int	bconn_want_write(struct bconn *c);
+int	bconn_not_due(struct bconn *c, uint64_t at, uint64_t now);
 uint64_t bconn_owed(const struct bconn *c);
 void	bconn_soft_stop(struct bconn *c, uint64_t now);
 void	bconn_hard_stop(struct bconn *c, int count);

@@ -161,6 +161,24 @@ churn_next(struct bconn *c)
 	bench_reconnect(c);
 }
 
+/* --rate: whether the next message, due at 'at', is not due yet; if so
+ * the connection's timer brings it back then.  Returns 1, 0 (due now),
+ * or -1 if the connection failed. */
+int
+bconn_not_due(struct bconn *c, uint64_t at, uint64_t now)
+{
+	struct timeval tv;
+
+	if (at <= now)
+		return 0;
+	tv = ns_to_tv(at - now);
+	if (!evtimer_pending(&c->tm, NULL) && evtimer_add(&c->tm, &tv) != 0) {
+		bconn_fail(c, BENCH_ERR_IO, "cannot add a timer");
+		return -1;
+	}
+	return 1;
+}
+
 /* Send what may go now, over either transport.  Returns 0, or -1 if the
  * connection is gone. */
 static int
@@ -395,17 +413,12 @@ bconn_pump(struct bconn *c, uint64_t now)
 
 	while (v->sent - v->done < pipeline && bconn_more(c)) {
 		if (w->o->mode == BENCH_RATE) {
-			uint64_t at = sched_at(c, v->sent);
-			if (at > now) {
-				struct timeval tv = ns_to_tv(at - now);
-				if (!evtimer_pending(&c->tm, NULL) &&
-				    evtimer_add(&c->tm, &tv) != 0) {
-					bconn_fail(c, BENCH_ERR_IO,
-					    "cannot add a timer");
-					return -1;
-				}
+			int later = bconn_not_due(c, sched_at(c, v->sent), now);
+
+			if (later < 0)
+				return -1;
+			if (later)
 				break;
-			}
 		} else {
 			c->sent_at[v->sent % pipeline] = now;
 		}

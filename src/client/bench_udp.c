@@ -244,17 +244,13 @@ budp_pump(struct bconn *c, uint64_t now)
 		uint64_t from = now;
 
 		if (w->o->mode == BENCH_RATE) {
+			int later;
+
 			from = sched_at(c, v->sent);
-			if (from > now) {
-				struct timeval tv = ns_to_tv(from - now);
-				if (!evtimer_pending(&c->tm, NULL) &&
-				    evtimer_add(&c->tm, &tv) != 0) {
-					bconn_fail(c, BENCH_ERR_IO,
-					    "cannot add a timer");
-					return -1;
-				}
+			if ((later = bconn_not_due(c, from, now)) < 0)
+				return -1;
+			if (later)
 				break;
-			}
 		}
 		if (!bench_take_budget(w))
 			break;
