@@ -346,9 +346,15 @@ activation_sockets(void)
 	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
 	setenv("LISTEN_PID", pid, 1);
 	setenv("LISTEN_FDS", "3", 1);
+	/* Only a TCP socket can be the metrics listener. */
+	setenv("LISTEN_FDNAMES", "metrics:metrics:unix", 1);
 	n = activation_take(in, 4, err, sizeof(err));
 	MUST_MSG(n == 3, "took %d: %s", n, err);
 	MUST_NULL(getenv("LISTEN_FDS"));
+	MUST_NULL(getenv("LISTEN_FDNAMES"));
+	MUST(in[0].metrics);
+	MUST(!in[1].metrics);
+	MUST(!in[2].metrics);
 	MUST_EQ(in[0].addr.kind, ADDR_TCP);
 	MUST_EQ(in[1].addr.kind, ADDR_UDP);
 	MUST_EQ(in[2].addr.kind, ADDR_UNIX);
@@ -358,20 +364,27 @@ activation_sockets(void)
 	/* Exact address first; port 0 then matches by kind and host. */
 	MUST_EQ(addr_parse(addr_format(&in[0].addr, buf, sizeof(buf)),
 	    &want, err, sizeof(err)), 0);
-	MUST_EQ(activation_match(in, n, &want), &in[0]);
+	/* The metrics socket is never a listener, and the other way round. */
+	MUST_NULL(activation_match(in, n, &want, 0));
+	MUST_EQ(activation_match(in, n, &want, 1), &in[0]);
+	MUST_EQ(addr_parse("127.0.0.1:0", &want, err, sizeof(err)), 0);
+	MUST_EQ(activation_match(in, n, &want, 1), &in[0]);
+	in[0].metrics = 0;
+	MUST_EQ(activation_match(in, n, &want, 0), &in[0]);
+	MUST_NULL(activation_match(in, n, &want, 1));
 	MUST_EQ(addr_parse("udp:127.0.0.1:0", &want, err,
 	    sizeof(err)), 0);
-	MUST_EQ(activation_match(in, n, &want), &in[1]);
+	MUST_EQ(activation_match(in, n, &want, 0), &in[1]);
 	in[1].claimed = 1;
-	MUST_NULL(activation_match(in, n, &want));
+	MUST_NULL(activation_match(in, n, &want, 0));
 	MUST_EQ(addr_parse("127.0.0.2:0", &want, err, sizeof(err)), 0);
-	MUST_NULL(activation_match(in, n, &want));
+	MUST_NULL(activation_match(in, n, &want, 0));
 	snprintf(buf, sizeof(buf), "unix:%s/a.sock", dir);
 	MUST_EQ(addr_parse(buf, &want, err, sizeof(err)), 0);
-	MUST_EQ(activation_match(in, n, &want), &in[2]);
+	MUST_EQ(activation_match(in, n, &want, 0), &in[2]);
 	snprintf(buf, sizeof(buf), "unix:%s/b.sock", dir);
 	MUST_EQ(addr_parse(buf, &want, err, sizeof(err)), 0);
-	MUST_NULL(activation_match(in, n, &want));
+	MUST_NULL(activation_match(in, n, &want, 0));
 }
 
 START_TEST(test_activation_sockets)

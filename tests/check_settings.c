@@ -27,7 +27,8 @@ static const char defaults_text[] =
 	"log_file = stderr\n"
 	"daemon = no\n"
 	"pidfile = none\n"
-	"user = none\n";
+	"user = none\n"
+	"metrics = none\n";
 
 /* settings_print into a string; the caller frees it. */
 static char *
@@ -127,6 +128,10 @@ static const struct set_case set_good[] = {
 	{ "user", "none", "user = none" },
 	{ "log_file", "stderr", "log_file = stderr" },
 	{ "log_file", "/var/log/upcased.log", "log_file = /var/log/upcased.log" },
+	{ "metrics", "127.0.0.1:9100", "metrics = 127.0.0.1:9100" },
+	{ "metrics", "[::1]:0", "metrics = [::1]:0" },
+	{ "metrics", "*:9100", "metrics = *:9100" },
+	{ "metrics", "none", "metrics = none" },
 };
 
 /* Loop: _i indexes set_good[]. */
@@ -179,6 +184,10 @@ static const struct bad_case set_bad[] = {
 	{ "listen", "127.0.0.1:99999", "invalid port '99999'" },
 	{ "listen", "::1:80", "[IPV6]:PORT" },
 	{ "bogus_key", "1", "unknown key 'bogus_key'" },
+	{ "metrics", "udp:127.0.0.1:9100", "metrics are served over TCP" },
+	{ "metrics", "unix:/tmp/m.sock", "metrics are served over TCP" },
+	{ "metrics", "9100", "invalid address '9100'" },
+	{ "metrics", "", "invalid address ''" },
 };
 
 /* Loop: _i indexes set_bad[]; a refused value changes nothing. */
@@ -287,7 +296,8 @@ START_TEST(test_load_syntax)
 	    "log_file = stderr\n"
 	    "daemon = no\n"
 	    "pidfile = none\n"
-	    "user = none\n");
+	    "user = none\n"
+	    "metrics = none\n");
 }
 END_TEST
 

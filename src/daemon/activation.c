@@ -79,22 +79,43 @@ activation_describe(int fd, struct inherited *in, char *err, size_t errlen)
 	return 0;
 }
 
+/* Whether the i-th name of LISTEN_FDNAMES (colon-separated) is name. */
+static int
+activation_named(const char *names, int i, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (; names != NULL && i > 0; i--)
+		if ((names = strchr(names, ':')) != NULL)
+			names++;
+	return names != NULL && strncmp(names, name, len) == 0 &&
+	    (names[len] == ':' || names[len] == '\0');
+}
+
 int
 activation_take(struct inherited *out, int max, char *err, size_t errlen)
 {
 	int n = activation_count();
+	const char *names = getenv("LISTEN_FDNAMES");
 
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");
-	unsetenv("LISTEN_FDNAMES");
 	if (n < 0 || n > max) {
+		unsetenv("LISTEN_FDNAMES");
 		snprintf(err, errlen, "LISTEN_FDS: more than %d sockets", max);
 		return -1;
 	}
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		if (activation_describe(ACTIVATION_FD_START + i, &out[i], err,
-		    errlen) != 0)
+		    errlen) != 0) {
+			unsetenv("LISTEN_FDNAMES");
 			return -1;
+		}
+		out[i].metrics = out[i].addr.kind == ADDR_TCP &&
+		    activation_named(names, i, ACTIVATION_METRICS);
+	}
+	/* names points into the environment: unset only once read. */
+	unsetenv("LISTEN_FDNAMES");
 	return n;
 }
 
@@ -122,15 +143,18 @@ activation_same(const struct addr *a, const struct addr *b, int with_port)
 }
 
 struct inherited *
-activation_match(struct inherited *in, int n, const struct addr *want)
+activation_match(struct inherited *in, int n, const struct addr *want,
+    int metrics)
 {
 	for (int i = 0; i < n; i++)
-		if (!in[i].claimed && activation_same(&in[i].addr, want, 1))
+		if (!in[i].claimed && in[i].metrics == metrics &&
+		    activation_same(&in[i].addr, want, 1))
 			return &in[i];
 	if (want->ss.ss_family == AF_UNIX || addr_port(want) != 0)
 		return NULL;
 	for (int i = 0; i < n; i++)
-		if (!in[i].claimed && activation_same(&in[i].addr, want, 0))
+		if (!in[i].claimed && in[i].metrics == metrics &&
+		    activation_same(&in[i].addr, want, 0))
 			return &in[i];
 	return NULL;
 }

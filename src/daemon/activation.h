@@ -11,11 +11,15 @@
 
 #define ACTIVATION_FD_START	3
 #define ACTIVATION_MAX		64
+/* The LISTEN_FDNAMES name of the metrics listener's socket (systemd's
+ * FileDescriptorName=, or our own restart's). */
+#define ACTIVATION_METRICS	"metrics"
 
 struct inherited {
 	int		fd;
 	struct addr	addr;	/* what getsockname() says, as an ADDR */
 	int		claimed;	/* matched to a listen entry */
+	int		metrics;	/* named ACTIVATION_METRICS */
 };
 
 /*
@@ -29,12 +33,13 @@ int	activation_take(struct inherited *out, int max, char *err,
 	    size_t errlen);
 
 /*
- * The inherited socket that serves a listen entry: one with the same
+ * The inherited socket that serves a listen entry (metrics 0) or the
+ * metrics listener (metrics 1, only a socket named so): one with the same
  * address; else, for an entry with port 0 (a restart of a server that
  * let the kernel pick), one of the same kind and host.  NULL if none is
  * left unclaimed.
  */
 struct inherited *activation_match(struct inherited *in, int n,
-	    const struct addr *want);
+	    const struct addr *want, int metrics);
 
 #endif

@@ -46,6 +46,14 @@ static const char *reason_names[] = {
 	"eof", "idle timeout", "write timeout", "reset", "error", "shutdown",
 };
 
+/* Each reason's counter. */
+static const enum stat_id reason_stats[] = {
+	ST_CLOSED_EOF, ST_CLOSED_IDLE, ST_CLOSED_WRITE_TIMEOUT, ST_CLOSED_RESET,
+	ST_CLOSED_ERROR, ST_CLOSED_SHUTDOWN,
+};
+_Static_assert(sizeof(reason_stats) / sizeof(reason_stats[0]) ==
+    CLOSE_SHUTDOWN + 1, "a counter for every close reason");
+
 /*
  * Where a connection is in its life.  Each state fixes what is armed, and
  * conn_enter_state() is the one place that changes it:
@@ -128,6 +136,30 @@ conn_pending(const struct conn *c)
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) : 0;
 }
 
+/* Keeps the pending-bytes gauge: runs on every change to the queued
+ * replies, which only a connection whose replies had to wait has. */
+static void
+conn_pending_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct conn *c = arg;
+
+	(void)buf;
+	stats_add(c->env->stats, ST_PENDING, (uint64_t)info->n_added -
+	    (uint64_t)info->n_deleted);
+}
+
+/* Freeing the output calls no callback: take what it holds off the gauge
+ * first. */
+static void
+conn_unwatch_pending(struct conn *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	evbuffer_remove_cb(out, conn_pending_cb, c);
+	stats_add(c->env->stats, ST_PENDING, -(uint64_t)evbuffer_get_length(out));
+}
+
 static void
 conn_close(struct conn *c, enum close_reason why)
 {
@@ -140,13 +172,7 @@ conn_close(struct conn *c, enum close_reason why)
 		    (unsigned long long)c->bytes_out, reason_names[why]);
 		free(c->peer);
 	}
-	stats_add(env->stats, ST_CLOSED, 1);
-	if (why == CLOSE_IDLE)
-		stats_add(env->stats, ST_IDLE_TIMEOUTS, 1);
-	else if (why == CLOSE_WRITE_TIMEOUT)
-		stats_add(env->stats, ST_WRITE_TIMEOUTS, 1);
-	else if (why == CLOSE_RESET || why == CLOSE_ERROR)
-		stats_add(env->stats, ST_RESETS, 1);
+	stats_add(env->stats, reason_stats[why], 1);
 	LIST_REMOVE(c, link);
 	env->nconns--;
 	event_free(c->ev);
@@ -156,8 +182,10 @@ conn_close(struct conn *c, enum close_reason why)
 	 * connection this was leaves its loop now, so the client would see
 	 * its EOF only at exit.  bufferevent_free() takes the events out of
 	 * epoll at once; only freeing the memory is deferred. */
-	if (c->bev != NULL)
+	if (c->bev != NULL) {
+		conn_unwatch_pending(c);
 		bufferevent_free(c->bev);
+	}
 	evutil_closesocket(fd);
 	free(c);
 	env->closed(env->arg);
@@ -241,6 +269,9 @@ conn_promote(struct conn *c)
 	if (c->bev == NULL)
 		return -1;
 	bufferevent_setcb(c->bev, NULL, conn_write_cb, conn_event_cb, c);
+	if (evbuffer_add_cb(bufferevent_get_output(c->bev), conn_pending_cb,
+	    c) == NULL)
+		return -1;
 	return bufferevent_set_timeouts(c->bev, NULL, c->env->write_tv);
 }
 
@@ -253,10 +284,11 @@ conn_backpressure(struct conn *c)
 {
 	if (conn_pending(c) < c->env->max_pending)
 		return;
-	if (c->state == CONN_READING)
-		conn_enter_state(c, CONN_PAUSED);
-	else if (c->state == CONN_DRAINING)
-		conn_enter_state(c, CONN_DRAIN_PAUSED);
+	if (c->state != CONN_READING && c->state != CONN_DRAINING)
+		return;
+	stats_add(c->env->stats, ST_BACKPRESSURE_PAUSES, 1);
+	conn_enter_state(c, c->state == CONN_READING ? CONN_PAUSED :
+	    CONN_DRAIN_PAUSED);
 }
 
 /* Queue the part of a reply the kernel did not take.  Returns -1 if c is
@@ -557,7 +589,7 @@ fail:
 		event_free(c->ev);	/* after the log: it may clobber errno */
 	free(c);
 	evutil_closesocket(fd);
-	stats_add(env->stats, ST_REJECTED, 1);
+	stats_add(env->stats, ST_REJECTED_ERROR, 1);
 	env->closed(env->arg);
 	return NULL;
 }

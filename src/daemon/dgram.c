@@ -124,6 +124,7 @@ dgram_read_cb(evutil_socket_t fd, short what, void *arg)
 				log_debug("udp recvmmsg: %s", strerror(errno));
 			return;
 		}
+		stats_add(d->stats, ST_DGRAMS_IN, (uint64_t)n);
 		for (int i = 0; i < n; i++) {
 			struct msghdr *h = &d->msgs[i].msg_hdr;
 			size_t len = d->msgs[i].msg_len;

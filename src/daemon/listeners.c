@@ -102,7 +102,7 @@ static int
 listeners_claim(struct listeners *L, const struct settings *cfg,
     const struct listen_spec *spec)
 {
-	struct inherited *in = activation_match(L->inh, L->ninh, &spec->addr);
+	struct inherited *in = activation_match(L->inh, L->ninh, &spec->addr, 0);
 	struct sock_opts so = listeners_sock_opts(cfg, spec);
 	struct sock_file file;
 	char err[256], name[ADDR_STRLEN];
@@ -171,8 +171,9 @@ listeners_open_all(struct listeners *L, const struct settings *cfg)
 		if (in->claimed)
 			continue;
 		in->claimed = 1;
-		if (!L->from_manager) {
-			/* Our predecessor's, no longer configured. */
+		if (!L->from_manager || in->metrics) {
+			/* Our predecessor's, no longer configured; a metrics
+			 * socket nobody took is no echo listener. */
 			close(in->fd);
 			continue;
 		}
@@ -335,6 +336,17 @@ listeners_drain(struct listeners *L, int backlog,
 	if (taken > 0)
 		log_debug("shutdown: took %d queued connection%s", taken,
 		    taken == 1 ? "" : "s");
+}
+
+int
+listeners_take_metrics(struct listeners *L, const struct addr *want)
+{
+	struct inherited *in = activation_match(L->inh, L->ninh, want, 1);
+
+	if (in == NULL)
+		return -1;
+	in->claimed = 1;
+	return in->fd;
 }
 
 int

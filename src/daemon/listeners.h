@@ -76,6 +76,11 @@ void	listeners_set_backlog(struct listeners *L, int backlog);
 void	listeners_drain(struct listeners *L, int backlog,
 	    void (*take)(void *arg, evutil_socket_t fd), void *arg);
 
+/* The passed socket named for the metrics listener at want (see
+ * activation_match), now the caller's; -1 if none.  Before
+ * listeners_open_all(), which closes what nobody claimed. */
+int	listeners_take_metrics(struct listeners *L, const struct addr *want);
+
 /* Every listening descriptor, in order, for a successor: up to max. */
 int	listeners_fds(const struct listeners *L, int *fds, int max);
 

@@ -72,8 +72,8 @@ restart_env_put(struct restart_envbuf *b, const char *fmt, ...)
  * sent MAINPID=, the manager expects WATCHDOG=1 from it, and would kill
  * it for staying silent. */
 static char **
-restart_env(int n, int pidfile_fd, const char *notify_socket, char **pid_slot,
-    char *bufs, size_t buflen)
+restart_env(int n, const char *names, int pidfile_fd,
+    const char *notify_socket, char **pid_slot, char *bufs, size_t buflen)
 {
 	static const char *const drop[] = { "LISTEN_PID=", "LISTEN_FDS=",
 	    "LISTEN_FDNAMES=", "NOTIFY_SOCKET=", "WATCHDOG_USEC=",
@@ -85,7 +85,7 @@ restart_env(int n, int pidfile_fd, const char *notify_socket, char **pid_slot,
 
 	while (environ[count] != NULL)
 		count++;
-	if ((env = calloc(count + 7, sizeof(*env))) == NULL)
+	if ((env = calloc(count + 8, sizeof(*env))) == NULL)
 		return NULL;
 	for (size_t i = 0; i < count; i++) {
 		int skip = 0;
@@ -97,6 +97,8 @@ restart_env(int n, int pidfile_fd, const char *notify_socket, char **pid_slot,
 	first = k;
 	env[k++] = restart_env_put(&b, "LISTEN_PID=%-20s", "");
 	env[k++] = restart_env_put(&b, "LISTEN_FDS=%d", n);
+	if (names != NULL)
+		env[k++] = restart_env_put(&b, "LISTEN_FDNAMES=%s", names);
 	env[k++] = restart_env_put(&b, RESTART_READY_ENV "=%d",
 	    ACTIVATION_FD_START + n + (pidfile_fd >= 0));
 	if (pidfile_fd >= 0)
@@ -166,14 +168,19 @@ restart_child(const int *fds, int n, int pidfile_fd, int ready_w,
 }
 
 pid_t
-restart_spawn(const int *fds, int n, int pidfile_fd, const char *dir,
-    const char *notify_socket, int *ready_fd, char *err, size_t errlen)
+restart_spawn(const int *fds, int n, const char *names, int pidfile_fd,
+    const char *dir, const char *notify_socket, int *ready_fd, char *err,
+    size_t errlen)
 {
-	char bufs[PATH_MAX + 256], *pid_slot;
+	char bufs[PATH_MAX + 256 + RESTART_NAMES_MAX], *pid_slot;
 	char **env;
 	int p[2];
 	pid_t pid;
 
+	if (names != NULL && strlen(names) >= RESTART_NAMES_MAX) {
+		snprintf(err, errlen, "LISTEN_FDNAMES too long");
+		return -1;
+	}
 	if (restart_exe[0] == '\0' || n > ACTIVATION_MAX) {
 		snprintf(err, errlen, "%s", restart_exe[0] == '\0' ?
 		    "the binary's path is unknown" : "too many listeners");
@@ -183,7 +190,7 @@ restart_spawn(const int *fds, int n, int pidfile_fd, const char *dir,
 		snprintf(err, errlen, "pipe: %s", strerror(errno));
 		return -1;
 	}
-	env = restart_env(n, pidfile_fd, notify_socket, &pid_slot, bufs,
+	env = restart_env(n, names, pidfile_fd, notify_socket, &pid_slot, bufs,
 	    sizeof(bufs));
 	if (env == NULL) {
 		snprintf(err, errlen, "out of memory");

@@ -13,16 +13,21 @@
 /* At start: remember the binary and the arguments.  Returns 0 or -1. */
 int	restart_init(int argc, char **argv);
 
+/* The longest LISTEN_FDNAMES a restart passes. */
+#define RESTART_NAMES_MAX	1024
+
 /*
- * Start the successor with fds[0..n) as its descriptors 3.., the pidfile's
+ * Start the successor with fds[0..n) as its descriptors 3.., named by
+ * names (LISTEN_FDNAMES, colon-separated; NULL: none), the pidfile's
  * descriptor after them (pidfile_fd -1: none), in directory dir (the
  * start-up one, for relative arguments), NOTIFY_SOCKET set to
  * notify_socket if not "".  Returns its pid, with *ready_fd the end where
  * it will say it serves (one byte; EOF if it died first), or -1 with the
  * reason in err.
  */
-pid_t	restart_spawn(const int *fds, int n, int pidfile_fd, const char *dir,
-	    const char *notify_socket, int *ready_fd, char *err, size_t errlen);
+pid_t	restart_spawn(const int *fds, int n, const char *names, int pidfile_fd,
+	    const char *dir, const char *notify_socket, int *ready_fd,
+	    char *err, size_t errlen);
 
 /* In a process a restart started: 1, with the inherited pidfile
  * descriptor (-1 if none) and the descriptor to tell readiness on; the

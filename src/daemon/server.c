@@ -22,6 +22,7 @@
 #include "exitcodes.h"
 #include "listeners.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "reload.h"
 #include "restart.h"
@@ -43,6 +44,8 @@ enum pause_why {
 	PAUSE_ERROR,		/* accept() failed: EMFILE and friends */
 	PAUSE__COUNT
 };
+_Static_assert((int)PAUSE_LIMIT == (int)STATS_PAUSE_LIMIT &&
+    (int)PAUSE_ERROR == (int)STATS_PAUSE_ERROR, "a pause clock per reason");
 
 struct pause {
 	struct episode		 ep;
@@ -63,6 +66,7 @@ struct server {
 	struct event		*sig_ev[SERVER_NSIGS];
 	struct event		*retry_ev;
 	struct event		*watchdog_ev;	/* WATCHDOG=1, if asked */
+	struct metrics		*metrics;	/* NULL: metrics = none */
 
 	/* A restart under way: the successor and its word. */
 	pid_t			 successor;
@@ -81,12 +85,20 @@ struct server {
 
 #define is_paused(srv, why)	((srv)->pause[(why)].ep.paused)
 
+/* The main loop's counters: worker 0 runs on this thread. */
+#define main_stats(srv)		worker_stats((srv)->workers[0])
+
 /* Stop accepting for why; reason is accept()'s error for PAUSE_ERROR. */
 static void
 server_pause(struct server *srv, enum pause_why why, const char *reason)
 {
 	struct pause *p = &srv->pause[why];
 
+	if (!p->ep.paused) {
+		stats_add(main_stats(srv), why == PAUSE_LIMIT ? ST_LIMIT_PAUSES :
+		    ST_ERROR_PAUSES, 1);
+		stats_pause_begin(main_stats(srv), (enum stats_pause)why);
+	}
 	if (episode_pause(&p->ep, episode_now())) {
 		if (why == PAUSE_LIMIT)
 			log_notice("max_conns (%d) reached: pausing accepts",
@@ -107,6 +119,7 @@ server_unpause(struct server *srv, enum pause_why why)
 	    EPISODE_QUIET_US % 1000000 };
 
 	episode_resume(&p->ep, episode_now());
+	stats_pause_end(main_stats(srv), (enum stats_pause)why);
 	evtimer_add(p->quiet_ev, &quiet);
 }
 
@@ -153,6 +166,7 @@ server_take(struct server *srv, evutil_socket_t fd)
 
 	w = srv->workers[srv->next_worker++ % (unsigned)srv->nworkers];
 	n = atomic_fetch_add(&srv->conns, 1) + 1;
+	stats_add(main_stats(srv), ST_ACCEPTED, 1);
 	worker_give(w, fd);
 	return n;
 }
@@ -170,10 +184,8 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	struct server *srv = arg;
 
 	if (server_take(srv, fd) >= atomic_load(&srv->max_conns) &&
-	    !is_paused(srv, PAUSE_LIMIT)) {
-		stats_add(worker_stats(srv->workers[0]), ST_LIMIT_PAUSES, 1);
+	    !is_paused(srv, PAUSE_LIMIT))
 		server_pause(srv, PAUSE_LIMIT, NULL);
-	}
 }
 
 /*
@@ -189,7 +201,7 @@ accept_error_cb(struct evconnlistener *lev, void *arg)
 	struct timeval tv = { 0, ACCEPT_RETRY_MS * 1000 };
 	int err = EVUTIL_SOCKET_ERROR();
 
-	stats_add(worker_stats(srv->workers[0]), ST_ACCEPT_ERRORS, 1);
+	stats_add(main_stats(srv), ST_ACCEPT_ERRORS, 1);
 	server_pause(srv, PAUSE_ERROR, evutil_socket_error_to_string(err));
 	evtimer_add(srv->retry_ev, &tv);
 }
@@ -237,16 +249,24 @@ hook_woken(void *arg)
 		maybe_resume(srv);
 }
 
-static void
-log_stats(struct server *srv)
+/* Every worker's counters, for the stats line and the metrics. */
+static struct stats *const *
+server_stats(struct server *srv)
 {
-	struct stats *each[SETTINGS_MAX_THREADS];
-	struct stats sum;
-	char line[512];
+	static struct stats *each[SETTINGS_MAX_THREADS];
 
 	for (int i = 0; i < srv->nworkers; i++)
 		each[i] = worker_stats(srv->workers[i]);
-	stats_sum(&sum, each, srv->nworkers);
+	return each;
+}
+
+static void
+log_stats(struct server *srv)
+{
+	struct stats_snap sum;
+	char line[1024];
+
+	stats_snapshot(&sum, server_stats(srv), srv->nworkers);
 	log_notice("stats %s", stats_format(&sum, line, sizeof(line)));
 }
 
@@ -257,9 +277,12 @@ static void
 server_begin_shutdown(struct server *srv, int remove_files)
 {
 	srv->stopping = 1;
+	stats_set(main_stats(srv), ST_STOPPING, 1);
 	evtimer_del(srv->retry_ev);
-	for (int i = 0; i < PAUSE__COUNT; i++)
+	for (int i = 0; i < PAUSE__COUNT; i++) {
 		evtimer_del(srv->pause[i].quiet_ev);
+		stats_pause_end(main_stats(srv), (enum stats_pause)i);
+	}
 	listeners_drain(&srv->L, srv->cfg.backlog, server_take_cb, srv);
 	listeners_close_all(&srv->L, remove_files);
 	for (int i = 0; i < srv->nworkers; i++)
@@ -329,6 +352,15 @@ server_reload(struct server *srv)
 		}
 		opened[nopened++] = srv->L.n - 1;
 	}
+	if (metrics_update(&srv->metrics, next.metrics_on, &next.metrics,
+	    server_stats(srv), srv->nworkers) != 0) {
+		while (nopened > 0)
+			listeners_close(&srv->L, opened[--nopened], 1);
+		log_warn("reload failed: %s: the metrics listener cannot be "
+		    "opened (keeping the running configuration)", path);
+		service_reloaded(srv->svc, "serving; the last reload failed");
+		return;
+	}
 	/* Listeners no longer configured: closed; their connections stay. */
 	for (int i = srv->L.n - 1; !srv->L.from_manager && i >= 0; i--) {
 		int keep = 0;
@@ -387,6 +419,9 @@ successor_cb(evutil_socket_t fd, short what, void *arg)
 		log_notice("restart: pid %ld serves: handing over and finishing "
 		    "our connections", (long)srv->successor);
 		srv->successor = 0;
+		/* The successor serves the metrics listener now. */
+		metrics_stop(srv->metrics);
+		srv->metrics = NULL;
 		server_begin_shutdown(srv, 0);
 		return;
 	}
@@ -414,8 +449,8 @@ successor_cb(evutil_socket_t fd, short what, void *arg)
 static void
 server_restart(struct server *srv)
 {
-	int fds[SETTINGS_MAX_LISTEN], n;
-	char err[256], dir[PATH_MAX];
+	int fds[SETTINGS_MAX_LISTEN + 1], n;
+	char err[256], dir[PATH_MAX], names[RESTART_NAMES_MAX] = "";
 	struct timeval tv = { RESTART_TIMEOUT_S, 0 };
 
 	if (srv->successor != 0) {
@@ -424,10 +459,18 @@ server_restart(struct server *srv)
 		return;
 	}
 	n = listeners_fds(&srv->L, fds, SETTINGS_MAX_LISTEN);
+	if (srv->metrics != NULL) {
+		/* Named, so that the successor tells it from a listener. */
+		for (int i = 0; i < n; i++)
+			strcat(names, "listen:");
+		strcat(names, ACTIVATION_METRICS);
+		fds[n++] = metrics_fd(srv->metrics);
+	}
 	if (settings_base_dir(dir, sizeof(dir)) != 0)
 		strcpy(dir, "/");
-	srv->successor = restart_spawn(fds, n, service_pidfile_fd(srv->svc),
-	    dir, notify_socket(), &srv->successor_fd, err, sizeof(err));
+	srv->successor = restart_spawn(fds, n, names[0] != '\0' ? names : NULL,
+	    service_pidfile_fd(srv->svc), dir, notify_socket(),
+	    &srv->successor_fd, err, sizeof(err));
 	if (srv->successor < 0) {
 		srv->successor = 0;
 		log_warn("restart failed: %s; still serving", err);
@@ -441,8 +484,10 @@ server_restart(struct server *srv)
 		kill(srv->successor, SIGKILL);
 		return;
 	}
-	log_notice("restart: started pid %ld with %d listener%s",
-	    (long)srv->successor, n, n == 1 ? "" : "s");
+	n -= srv->metrics != NULL;
+	log_notice("restart: started pid %ld with %d listener%s%s",
+	    (long)srv->successor, n, n == 1 ? "" : "s", srv->metrics != NULL ?
+	    " and the metrics listener" : "");
 }
 
 static void
@@ -522,6 +567,7 @@ server_block_signals(void)
 static void
 server_free(struct server *srv)
 {
+	metrics_stop(srv->metrics);
 	listeners_close_all(&srv->L, 1);
 	/* Worker 0 shares the main base: free the threaded ones first. */
 	for (int i = srv->nworkers - 1; i >= 0; i--)
@@ -569,7 +615,7 @@ server_run(const struct settings *cfg, const struct settings_source *src,
 	struct worker_hooks hooks = { hook_conn_closed, hook_stopped,
 	    hook_woken, NULL };
 	struct server *srv;
-	int rc = EXIT_START;
+	int rc = EXIT_START, mfd;
 
 	/* A write to a reset peer must fail with EPIPE, not kill us. */
 	signal(SIGPIPE, SIG_IGN);
@@ -626,8 +672,18 @@ server_run(const struct settings *cfg, const struct settings_source *src,
 	srv->L.arg = srv;
 	srv->L.dgram_stats = worker_stats(srv->workers[0]);
 	srv->L.udp_rcvbuf = cfg->udp_rcvbuf;
-	if (listeners_inherit(&srv->L, !service_restarted(svc)) != 0 ||
-	    listeners_open_all(&srv->L, cfg) != 0 ||
+	if (listeners_inherit(&srv->L, !service_restarted(svc)) != 0)
+		goto out;
+	/* Before listeners_open_all(), which closes what nobody claimed. */
+	mfd = cfg->metrics_on ? listeners_take_metrics(&srv->L,
+	    &cfg->metrics) : -1;
+	if (listeners_open_all(&srv->L, cfg) != 0) {
+		if (mfd >= 0)
+			close(mfd);
+		goto out;
+	}
+	if ((cfg->metrics_on && (srv->metrics = metrics_start(&cfg->metrics,
+	    mfd, server_stats(srv), srv->nworkers)) == NULL) ||
 	    service_bound(svc, cfg) != 0 || start_watchdog(srv) != 0)
 		goto out;
 	for (int i = 1; i < srv->nworkers; i++)

@@ -2,8 +2,8 @@
  * by the same setters so that a file and the command line agree. */
 #include "settings.h"
 #include "privdrop.h"
+#include "procinfo.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -31,6 +31,7 @@ const struct settings_key settings_keys[] = {
 	{ "daemon", NULL, "detach into the background; the parent exits once serving (-d; file: yes or no, default no)" },
 	{ "pidfile", "PATH", "write the pid to PATH, locked while running (default none)" },
 	{ "user", "NAME", "when started as root, run as NAME once bound (default none)" },
+	{ "metrics", "HOST:PORT", "serve Prometheus /metrics and /healthz over HTTP on HOST:PORT ([IPV6]:PORT, *:PORT; default none)" },
 	{ NULL, NULL, NULL },
 };
 
@@ -165,6 +166,29 @@ settings_add_listen(struct settings *cfg, const char *value, char *err,
 	return 0;
 }
 
+/* A TCP address only: HTTP is served over TCP. */
+static int
+settings_set_metrics(struct settings *cfg, const char *value, char *err,
+    size_t errlen)
+{
+	struct addr a;
+
+	if (strcmp(value, "none") == 0) {
+		cfg->metrics_on = 0;
+		return 0;
+	}
+	if (addr_parse(value, &a, err, errlen) != 0)
+		return -1;
+	if (a.kind != ADDR_TCP) {
+		snprintf(err, errlen, "'%s': metrics are served over TCP: "
+		    "HOST:PORT, [IPV6]:PORT or *:PORT", value);
+		return -1;
+	}
+	cfg->metrics = a;
+	cfg->metrics_on = 1;
+	return 0;
+}
+
 int
 settings_set(struct settings *cfg, const char *key, const char *value,
     char *err, size_t errlen)
@@ -255,6 +279,8 @@ settings_set(struct settings *cfg, const char *key, const char *value,
 		strcpy(cfg->user, value);
 		return 0;
 	}
+	if (strcmp(key, "metrics") == 0)
+		return settings_set_metrics(cfg, value, err, errlen);
 	if (strcmp(key, "log_file") == 0) {
 		if (strcmp(value, "stderr") == 0 || strcmp(value, "syslog") == 0) {
 			strcpy(cfg->log_file, value);
@@ -456,12 +482,15 @@ settings_compose(struct settings *cfg, const struct settings_source *src,
  */
 #define FDS_PER_THREAD	5
 #define FDS_SLACK	16
+/* metrics: its listener, its loop's and thread's wake-up, and a few
+ * scrapes at once. */
+#define FDS_METRICS	(1 + FDS_PER_THREAD + 8)
 
 long long
 settings_fd_reserve(const struct settings *cfg, int open_fds)
 {
 	return open_fds + cfg->nlisten + (long long)FDS_PER_THREAD *
-	    cfg->threads + FDS_SLACK;
+	    cfg->threads + FDS_SLACK + (cfg->metrics_on ? FDS_METRICS : 0);
 }
 
 int
@@ -500,17 +529,9 @@ settings_derive(struct settings *cfg, long long nofile, int open_fds,
 static int
 open_fds_now(void)
 {
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
+	long n = procinfo_open_fds();
 
-	if (d == NULL)
-		return 3;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1;	/* the directory's own descriptor */
+	return n < 0 ? 3 : (int)n;
 }
 
 static int start_fds = -1;
@@ -568,4 +589,6 @@ settings_print(const struct settings *cfg, FILE *fp)
 	fprintf(fp, "daemon = %s\n", cfg->daemon ? "yes" : "no");
 	fprintf(fp, "pidfile = %s\n", cfg->pidfile[0] ? cfg->pidfile : "none");
 	fprintf(fp, "user = %s\n", cfg->user[0] ? cfg->user : "none");
+	fprintf(fp, "metrics = %s\n", cfg->metrics_on ? addr_format(
+	    &cfg->metrics, buf, sizeof(buf)) : "none");
 }

@@ -39,6 +39,8 @@ struct settings {
 	char		user[64];		/* "": stay who we are */
 	uid_t		uid;			/* user, looked up */
 	gid_t		gid;
+	int		metrics_on;		/* metrics = HOST:PORT, not none */
+	struct addr	metrics;
 };
 
 /* One entry per key: the file's name for it; the long option is the same

@@ -20,7 +20,7 @@
 
 /* What this build can do beyond the core echo, for -V; optional parts
  * add themselves here as they come. */
-#define FEATURES " systemd-notify socket-activation reuseport"
+#define FEATURES " systemd-notify socket-activation reuseport metrics"
 
 #define OPT_KEY		256	/* + index into settings_keys */
 #define OPT_CHECK	(OPT_KEY + 100)

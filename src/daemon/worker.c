@@ -13,6 +13,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "looplag.h"
 #include "worker.h"
 
 struct worker {
@@ -29,6 +30,7 @@ struct worker {
 	int			 efd;		/* eventfd: wake-up */
 	struct event		*wake_ev;
 	struct event		*deadline_ev;
+	struct looplag		*lag;
 
 	pthread_mutex_t		 mu;		/* guards the fields below */
 	evutil_socket_t		*queue;
@@ -205,6 +207,8 @@ worker_new(int id, const struct settings *cfg, struct event_base *base,
 	w->wake_ev = event_new(w->base, w->efd, EV_READ | EV_PERSIST, wake_cb, w);
 	if (w->wake_ev == NULL || event_add(w->wake_ev, NULL) != 0)
 		goto fail;
+	if ((w->lag = looplag_start(w->base, &w->stats)) == NULL)
+		goto fail;
 
 	w->env.base = w->base;
 	w->env.chunk_size = cfg->chunk_size;
@@ -351,6 +355,7 @@ worker_free(struct worker *w)
 	free(w->env.scratch);
 	if (w->deadline_ev != NULL)
 		event_free(w->deadline_ev);
+	looplag_free(w->lag);
 	if (w->wake_ev != NULL)
 		event_free(w->wake_ev);
 	if (w->efd >= 0)
