@@ -20,8 +20,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from itlib import (Daemon, SLOW, UPCASED, TestFailure, connect, expect,  # noqa: E402
-                   flood_until_stalled, parse_addr, recv_exactly, run_tests)
+from itlib import (Daemon, SLOW, UPCASED, TestFailure, connect,  # noqa: E402
+                   exchange, expect, flood_until_stalled, parse_addr,
+                   pid_alive, recv_exactly, run_tests)
 
 METRICS_RE = r" notice metrics on (\S+)$"
 # The server closes an HTTP client that makes no progress for this long
@@ -85,14 +86,6 @@ class Metrics:
     def health(self, method="GET"):
         status, headers, body = self.request(method, "/healthz")
         return status, body
-
-
-def exchange(addr, data):
-    s = connect(addr)
-    s.sendall(data)
-    got = recv_exactly(s, len(data))
-    s.close()
-    return got
 
 
 def test_exact_counters():
@@ -459,14 +452,6 @@ def test_reload_opens_moves_and_closes():
             d.stop()
     finally:
         tmp.cleanup()
-
-
-def pid_alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_restart_hands_the_listener_over():

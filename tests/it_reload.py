@@ -13,8 +13,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from itlib import (Daemon, SLOW, connect, expect, recv_exactly,  # noqa: E402
-                   recv_until_eof, run_tests)
+from itlib import (Daemon, SLOW, connect, exchange, expect,  # noqa: E402
+                   recv_exactly, recv_until_eof, run_tests)
 
 
 class Conf:
@@ -39,14 +39,6 @@ def reload(d, conf, text=None, want=r" notice reloaded "):
         conf.write(text)
     d.signal(signal.SIGHUP)
     return d.wait_log(want)
-
-
-def exchange(addr, data=b"abc"):
-    s = connect(addr)
-    s.sendall(data)
-    got = recv_exactly(s, len(data))
-    s.close()
-    return got
 
 
 def test_reload_each_key():

@@ -20,15 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from itlib import (Daemon, SLOW, UPCASE, bupper, connect, expect,  # noqa: E402
-                   recv_exactly, run_tests)
-
-
-def pid_alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
+                   pid_alive, recv_exactly, run_tests)
 
 
 def read_pid(path):

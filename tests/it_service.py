@@ -17,8 +17,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from itlib import (Daemon, UPCASED, SLOW, connect, expect, recv_exactly,  # noqa: E402
-                   run_tests)
+from itlib import (Daemon, UPCASED, SLOW, connect, expect, pid_alive,  # noqa: E402
+                   recv_exactly, run_tests)
 
 
 def wait_file_line(path, pattern, timeout=20):
@@ -134,14 +134,6 @@ def test_journal_gets_priority_prefixes():
         expect(d.lines[0].split()[1] == "notice", "no prefix", None,
                d.lines[0])
         d.stop()
-
-
-def pid_alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def wait_gone(pid, timeout=20):

@@ -105,6 +105,24 @@ def recv_exactly(s, n, timeout=10):
     return bytes(buf)
 
 
+def exchange(addr, data=b"abc"):
+    """One connection: send data, return as many bytes of reply."""
+    s = connect(addr)
+    s.sendall(data)
+    got = recv_exactly(s, len(data))
+    s.close()
+    return got
+
+
+def pid_alive(pid):
+    """Whether pid is a live process (a zombie is not)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def recv_until_eof(s, timeout=10):
     s.settimeout(timeout * SLOW)
     buf = bytearray()
