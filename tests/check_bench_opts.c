@@ -279,6 +279,9 @@ bench_opts_suite(void)
 	Suite *s = suite_create("bench_opts");
 	TCase *tc = tcase_create("core");
 
+	/* Generous: under ASan on a busy machine these run many times slower. */
+	tcase_set_timeout(tc, 60);
+
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_each_option);
 	tcase_add_test(tc, test_help);

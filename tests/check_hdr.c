@@ -97,6 +97,9 @@ hdr_suite(void)
 	Suite *s = suite_create("hdr");
 	TCase *tc = tcase_create("core");
 
+	/* Generous: under ASan on a busy machine these run many times slower. */
+	tcase_set_timeout(tc, 60);
+
 	tcase_add_test(tc, test_round_trip);
 	tcase_add_test(tc, test_damage_refused);
 	suite_add_tcase(s, tc);

@@ -71,6 +71,9 @@ json_suite(void)
 	Suite *s = suite_create("json");
 	TCase *tc = tcase_create("core");
 
+	/* Generous: under ASan on a busy machine these run many times slower. */
+	tcase_set_timeout(tc, 60);
+
 	tcase_add_test(tc, test_values_by_path);
 	tcase_add_loop_test(tc, test_malformed_refused, 0,
 	    sizeof(bad) / sizeof(bad[0]));

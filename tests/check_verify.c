@@ -358,6 +358,9 @@ verify_suite(void)
 	Suite *s = suite_create("verify");
 	TCase *tc = tcase_create("core");
 
+	/* Generous: under ASan on a busy machine these run many times slower. */
+	tcase_set_timeout(tc, 60);
+
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_pool_is_mixed_and_expected_is_upper);
 	tcase_add_test(tc, test_payloads_deterministic_and_varied);
