@@ -98,8 +98,9 @@ def test_verify_sees_a_bad_unit():
 def test_service_is_what_upcased_needs():
     # The settings upcased's behaviour depends on, which verify cannot
     # judge: readiness and MAINPID= from a SIGUSR2 successor, reload by
-    # HUP, the watchdog upcased feeds, a raised descriptor limit, and no
-    # filter on setrlimit (@resources), which upcased calls at start.
+    # HUP, the watchdog upcased feeds, a raised descriptor limit, no
+    # filter on setrlimit (@resources), which upcased calls at start, and
+    # /proc/stat readable for the metrics' process collector.
     s = settings(unit_text("upcased.service"))
     for key, want in (("Type", "notify"), ("NotifyAccess", "all"),
                       ("ExecReload", "/bin/kill -HUP $MAINPID"),
@@ -112,6 +113,9 @@ def test_service_is_what_upcased_needs():
            "a watchdog", "WatchdogSec=Ns", s.get("WatchdogSec"))
     expect(int(s.get("LimitNOFILE", ["0"])[0]) >= 65536,
            "LimitNOFILE raised", ">= 65536", s.get("LimitNOFILE"))
+    expect(s.get("ProcSubset", ["all"]) == ["all"],
+           "no ProcSubset=pid: the metrics read /proc/stat", ["all"],
+           s.get("ProcSubset"))
     filters = " ".join(s.get("SystemCallFilter", []))
     expect("@system-service" in filters and "@resources" not in filters,
            "SystemCallFilter allows @system-service, @resources included",
