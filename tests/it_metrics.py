@@ -9,6 +9,7 @@ the echo service nor the next scrape; the loop lag histogram counts on;
 the pending-bytes gauge and backpressure; datagrams; reload and restart
 move the listener."""
 import http.client
+import json
 import os
 import re
 import signal
@@ -488,6 +489,52 @@ def test_restart_hands_the_listener_over():
             os.kill(new_pid, signal.SIGKILL)
 
 
+SRCDIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+
+
+def promtool(*args, cwd=None):
+    p = subprocess.run(["promtool"] + list(args), stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, cwd=cwd, timeout=60 * SLOW)
+    expect(p.returncode == 0, "promtool %s" % " ".join(args), 0,
+           (p.returncode, p.stdout.decode()[-2000:]))
+
+
+def names_used(text):
+    """The metric families an expression text reads."""
+    out = set()
+    for n in re.findall(r"\b((?:upcased|process)_[a-z_]+)\b", text):
+        for suffix in ("_bucket", "_sum", "_count"):
+            if n.endswith(suffix) and n[:-len(suffix)] in FAMILIES:
+                n = n[:-len(suffix)]
+        out.add(n)
+    return out
+
+
+def test_shipped_prometheus_and_grafana_files():
+    # The sample configuration and its rules are valid, the rules fire on
+    # what they are for (promtool's rule unit tests), and they and the
+    # dashboard read only families upcased exports.
+    conf = os.path.join(SRCDIR, "conf")
+    promtool("check", "config", os.path.join(conf, "prometheus.yml"))
+    promtool("test", "rules", "upcased-alerts.test.yml",
+             cwd=os.path.join(SRCDIR, "tests"))
+    with open(os.path.join(conf, "upcased-alerts.yml")) as f:
+        rules = f.read()
+    unknown = names_used(rules) - set(FAMILIES)
+    expect(not unknown, "the rules read only exported families", [],
+           sorted(unknown))
+    with open(os.path.join(conf, "grafana-upcased.json")) as f:
+        dash = json.load(f)
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    expect(len(exprs) >= 10, "the dashboard's queries", ">= 10", len(exprs))
+    used = set().union(*(names_used(e) for e in exprs))
+    expect(not used - set(FAMILIES), "the dashboard reads only exported "
+           "families", [], sorted(used - set(FAMILIES)))
+    expect("upcased_loop_lag_seconds" in used and
+           "upcased_connections_rejected_total" in used,
+           "the dashboard shows the loop lag and the rejections")
+
+
 def test_metrics_key_checked():
     for value, why in (("udp:127.0.0.1:9100", "served over TCP"),
                        ("unix:/tmp/m.sock", "served over TCP"),
@@ -522,4 +569,5 @@ if __name__ == "__main__":
         test_reload_opens_moves_and_closes,
         test_restart_hands_the_listener_over,
         test_metrics_key_checked,
+        test_shipped_prometheus_and_grafana_files,
     ])
