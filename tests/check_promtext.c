@@ -93,6 +93,23 @@ START_TEST(test_render_known_values)
 }
 END_TEST
 
+/* What /proc could not tell is left out, never shown as a number. */
+START_TEST(test_unknown_process_numbers_left_out)
+{
+	struct stats_snap sum;
+	struct procinfo p = { 1, 2, 3, 4, -1, -1 };
+	struct promtext_input in = { "1", &sum, &sum, 1, &p };
+	char *text;
+
+	memset(&sum, 0, sizeof(sum));
+	text = render(&in);
+	ck_assert_ptr_null(strstr(text, "process_open_fds"));
+	ck_assert_ptr_null(strstr(text, "process_max_fds"));
+	has_line(text, "process_virtual_memory_bytes 3");
+	free(text);
+}
+END_TEST
+
 /* Every TYPE line follows the HELP line of the same family. */
 START_TEST(test_every_type_has_help)
 {
@@ -128,6 +145,7 @@ main(void)
 
 	tcase_add_test(tc, test_render_known_values);
 	tcase_add_test(tc, test_every_type_has_help);
+	tcase_add_test(tc, test_unknown_process_numbers_left_out);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }

@@ -168,8 +168,11 @@ promtext_process(struct promtext_out *out, const struct procinfo *p)
 	    "Resident memory size in bytes.", p->rss_bytes);
 	promtext_u64(out, "process_virtual_memory_bytes", "gauge",
 	    "Virtual memory size in bytes.", p->vsize_bytes);
-	promtext_u64(out, "process_open_fds", "gauge",
-	    "Number of open file descriptors.", (uint64_t)p->open_fds);
+	/* -1: /proc/self/fd unreadable (a process not dumpable after its
+	 * drop to `user` may find it so): no sample rather than a wrong one. */
+	if (p->open_fds >= 0)
+		promtext_u64(out, "process_open_fds", "gauge",
+		    "Number of open file descriptors.", (uint64_t)p->open_fds);
 	if (p->max_fds >= 0)
 		promtext_u64(out, "process_max_fds", "gauge",
 		    "Maximum number of open file descriptors.",
