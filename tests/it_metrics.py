@@ -23,7 +23,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from itlib import (Daemon, SLOW, UPCASED, TestFailure, connect,  # noqa: E402
                    exchange, expect, flood_until_stalled, parse_addr,
-                   pid_alive, recv_exactly, run_tests)
+                   pid_alive, recv_exactly, run_tests, wait_gone)
 
 METRICS_RE = r" notice metrics on (\S+)$"
 # The server closes an HTTP client that makes no progress for this long
@@ -479,10 +479,7 @@ def test_restart_hands_the_listener_over():
             m.wait(lambda s: s["upcased_received_bytes_total"] == 5,
                    "the successor counts its own traffic")
         os.kill(new_pid, signal.SIGTERM)
-        deadline = time.monotonic() + 20 * SLOW
-        while pid_alive(new_pid):
-            expect(time.monotonic() < deadline, "the new process stops")
-            time.sleep(0.02)
+        wait_gone(new_pid, "the new process stops")
         new_pid = None
     finally:
         if new_pid is not None and pid_alive(new_pid):

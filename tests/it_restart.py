@@ -20,7 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from itlib import (Daemon, SLOW, UPCASE, bupper, connect, expect,  # noqa: E402
-                   pid_alive, recv_exactly, run_tests)
+                   pid_alive, recv_exactly, run_tests, wait_gone)
 
 
 def read_pid(path):
@@ -123,10 +123,7 @@ def test_restart_refuses_nobody():
             expect(recv_exactly(s, 5) == b"AFTER", "the new process serves " + a)
             s.close()
         os.kill(new_pid, signal.SIGTERM)
-        deadline = time.monotonic() + 20 * SLOW
-        while pid_alive(new_pid):
-            expect(time.monotonic() < deadline, "the new process stops")
-            time.sleep(0.02)
+        wait_gone(new_pid, "the new process stops")
         new_pid = None
         expect(not os.path.exists(pidf) and not os.path.exists(sock),
                "the new process removes what it took over")
@@ -216,10 +213,7 @@ def test_restart_hands_on_the_watchdog():
             expect(rc == 0, "old process exit status", 0, rc)
         os.kill(new_pid, signal.SIGTERM)
         rx.wait("STOPPING=1", new_pid)
-        deadline = time.monotonic() + 20 * SLOW
-        while pid_alive(new_pid):
-            expect(time.monotonic() < deadline, "the new process stops")
-            time.sleep(0.02)
+        wait_gone(new_pid, "the new process stops")
         new_pid = None
     finally:
         if new_pid is not None and pid_alive(new_pid):

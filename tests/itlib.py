@@ -123,6 +123,14 @@ def pid_alive(pid):
         return False
 
 
+def wait_gone(pid, what, timeout=20):
+    """Wait until process pid (not our child) has exited."""
+    deadline = time.monotonic() + timeout * SLOW
+    while pid_alive(pid):
+        expect(time.monotonic() < deadline, what)
+        time.sleep(0.02)  # a stranger's exit has no event to wait on
+
+
 def recv_until_eof(s, timeout=10):
     s.settimeout(timeout * SLOW)
     buf = bytearray()
