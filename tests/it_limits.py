@@ -237,12 +237,6 @@ def test_max_conns_pauses_and_resumes():
         d.stop()
 
 
-def _cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / 100.0
-
-
 def test_descriptor_exhaustion_does_not_spin():
     # max_conns is checked against the limit at start, so take the
     # descriptors away from the running daemon.
@@ -252,14 +246,9 @@ def test_descriptor_exhaustion_does_not_spin():
         for _ in range(80):
             clients.append(connect(d.addr))
         d.wait_log(r"accept: Too many open files: pausing accepts")
-        cpu0, t0 = _cpu_seconds(d.proc.pid), time.monotonic()
         # While descriptors are out, the queued clients are not served;
         # the daemon must idle, not spin on the readable listener.
-        time.sleep(1.0)
-        cpu = _cpu_seconds(d.proc.pid) - cpu0
-        wall = time.monotonic() - t0
-        expect(cpu < 0.5 * wall, "CPU while out of descriptors",
-               "well under one core", "%.2f s CPU in %.2f s" % (cpu, wall))
+        d.expect_idle(1.0, "CPU while out of descriptors")
         # Free descriptors: the queued clients get served.
         for s in clients[:40]:
             s.close()

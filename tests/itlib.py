@@ -194,8 +194,11 @@ class Daemon:
     """The real upcased on port 0; addrs are the 'listening on' addresses."""
 
     def __init__(self, *args, listen=("127.0.0.1:0",), preexec_fn=None,
-                 expect_listeners=None, cwd=None, env=None, pass_fds=()):
-        cmd = WRAPPER + [UPCASED]
+                 expect_listeners=None, cwd=None, env=None, pass_fds=(),
+                 prefix=()):
+        # prefix: a command that execs the rest in place (ip netns exec
+        # NS, env VAR=...), so that proc.pid is still upcased's.
+        cmd = list(prefix) + WRAPPER + [UPCASED]
         for a in listen:
             cmd += ["-l", a]
         cmd += list(args)
@@ -294,6 +297,21 @@ class Daemon:
             expect(time.monotonic() < deadline,
                    "server read %d bytes" % at_least, at_least, n)
             time.sleep(0.01)  # no event says "read N bytes": poll, gently
+
+    def cpu_seconds(self):
+        """User plus system CPU time upcased has used so far."""
+        with open("/proc/%d/stat" % self.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def expect_idle(self, seconds=1.0, what="CPU while idle"):
+        """Fail if upcased uses half a core or more over the next
+        `seconds`: with nothing to do, it must sleep, not spin."""
+        cpu0, t0 = self.cpu_seconds(), time.monotonic()
+        time.sleep(seconds)
+        cpu, wall = self.cpu_seconds() - cpu0, time.monotonic() - t0
+        expect(cpu < 0.5 * wall, what, "well under one core",
+               "%.2f s CPU in %.2f s" % (cpu, wall))
 
     def nfds(self):
         """Descriptors upcased holds now (listeners, loops, connections)."""
