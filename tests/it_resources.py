@@ -171,6 +171,80 @@ def _count(d, pattern):
     return len([l for l in d.lines if re.search(pattern, l)])
 
 
+def _flood_and_drain(addr_sock):
+    """Fill every buffer towards a client that does not read (so upcased
+    queues its replies), half-close, then read everything back: returns
+    (sent, got), or raises on a wrong byte or a stall."""
+    s = addr_sock
+    pat = bytes(range(256)) * 512
+    s.setblocking(False)
+    sent, stalled = 0, None
+    deadline = time.monotonic() + 20 * SLOW
+    while time.monotonic() < deadline:
+        try:
+            sent += s.send(pat[sent % 256:sent % 256 + 65536])
+            stalled = None
+        except BlockingIOError:
+            stalled = stalled or time.monotonic()
+            if time.monotonic() - stalled > 0.3:
+                break
+            time.sleep(0.01)
+        except OSError:
+            break		# closed by upcased: the replies tell
+    try:
+        s.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+    try:
+        got = recv_until_eof(s, timeout=10)
+    except ConnectionResetError:
+        got = b""	# closed with replies unread: a reset, no stall
+    want = bupper(pat)
+    for i in range(0, len(got), 65536):
+        part = got[i:i + 65536]
+        expect(part == want[i % 256:i % 256 + len(part)], "replies up to "
+               "where they stop are the uppercase of what was sent")
+    return sent, len(got)
+
+
+def test_one_failed_allocation_never_stalls_a_queue():
+    # One allocation fails, the first, the second, ... after a client
+    # that does not read makes upcased queue its replies (the
+    # bufferevent and its buffers are allocated then).  Each time the
+    # client gets every reply, or is closed: never a connection left
+    # with replies queued and nothing to send them.  (libevent 2.1
+    # ignores a failure to register its output callback, which left
+    # one stuck until shutdown.)
+    why = _failmalloc_skip()
+    if why:
+        print("# skip: %s" % why)
+        return
+    served = closed = 0
+    for n in range(12):
+        with failing("-v", listen=("127.0.0.1:0",), AFTER=n, COUNT=1) as d:
+            s = connect(d.addr, rcvbuf=4096)
+            s.sendall(b"x")
+            expect(recv_exactly(s, 1) == b"X", "the client's first reply")
+            arm(d)
+            try:
+                sent, got = _flood_and_drain(s)
+            except socket.timeout:
+                raise AssertionError(
+                    "failing allocation %d after arming: the client's "
+                    "replies stalled; log:\n%s" % (n, "\n".join(d.lines[-8:])))
+            s.close()
+            calls, failed = disarm(d)
+            expect(failed == 1, "allocation %d failed" % n, 1, (calls, failed))
+            if got == sent:
+                served += 1
+            else:
+                closed += 1
+                expect(_count(d, r"cannot queue a \d+-byte reply: closing"),
+                       "a client closed early is told in the log")
+            expect(exchange(d.addr) == b"HELLO", "a new client after")
+    print("# %d served in full, %d closed early" % (served, closed))
+
+
 def test_random_failures_under_load():
     # 2% of allocations fail while clients stream, churn and queue:
     # connections are closed or refused, but not one reply byte is wrong
@@ -231,6 +305,7 @@ def test_shutdown_out_of_memory():
 if __name__ == "__main__":
     run_tests([
         test_no_descriptors_for_reload_restart_or_log,
+        test_one_failed_allocation_never_stalls_a_queue,
         test_random_failures_under_load,
         test_shutdown_out_of_memory,
     ])

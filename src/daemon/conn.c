@@ -291,13 +291,24 @@ conn_backpressure(struct conn *c)
 	    CONN_DRAIN_PAUSED);
 }
 
-/* Queue the part of a reply the kernel did not take.  Returns -1 if c is
- * gone. */
+/*
+ * Queue the part of a reply the kernel did not take.  Returns -1 if c is
+ * gone.  When the queue starts, EV_WRITE is enabled here although the
+ * output's callback in libevent arms the write event too: libevent 2.1
+ * ignores a failure to register that callback in bufferevent_socket_new
+ * (an allocation) and a failed event_add in it, and either leaves
+ * replies queued with no write event and no write timeout, a connection
+ * stuck until shutdown.  Enabling arms the event (and its timeout)
+ * whatever happened there, and says if it cannot.
+ */
 static int
 conn_queue(struct conn *c, const unsigned char *p, size_t n)
 {
+	int starts = conn_pending(c) == 0;
+
 	if ((c->bev == NULL && conn_promote(c) != 0) ||
-	    evbuffer_add(bufferevent_get_output(c->bev), p, n) != 0) {
+	    evbuffer_add(bufferevent_get_output(c->bev), p, n) != 0 ||
+	    (starts && bufferevent_enable(c->bev, EV_WRITE) != 0)) {
 		log_warn("cannot queue a %zu-byte reply: closing", n);
 		conn_close(c, CLOSE_ERROR);
 		return -1;
