@@ -171,6 +171,59 @@ def _count(d, pattern):
     return len([l for l in d.lines if re.search(pattern, l)])
 
 
+def test_out_of_memory_refuses_new_clients_and_serves_the_others():
+    # Every allocation fails.  A client connected before is served (the
+    # direct path allocates nothing), so is UDP; new clients are
+    # refused, thousands of them under churn, and the log says so once
+    # per run, not once per client; then, memory back, one line says
+    # how many were refused and new clients are served.
+    why = _failmalloc_skip()
+    if why:
+        print("# skip: %s" % why)
+        return
+    with failing() as d:
+        held = connect(d.addrs[0])
+        held.sendall(b"x")
+        expect(recv_exactly(held, 1) == b"X", "a client before")
+        arm(d)
+        for i in range(3):
+            held.sendall(b"abc%d" % i)
+            expect(recv_exactly(held, 4) == b"ABC%d" % i,
+                   "the client connected before, out of memory")
+        expect(udp_exchange(d.addrs[1]) == b"DGRAM", "UDP, out of memory")
+        j = bench(d.addrs[0], "--churn", "-c", "4", seconds=1)
+        refused = j["connections"]
+        expect(refused > 10 and j["messages"] == 0 and j["mismatches"] == 0,
+               "clients refused, none answered wrongly", "> 10 refused",
+               (refused, j["messages"], j["errors_by_kind"]))
+        d.expect_idle(1.0, "CPU out of memory, after the churn")
+        d.stats()
+        lines = [l for l in d.lines if " warn " in l]
+        expect(len(lines) <= 2, "a run of refusals logged once (once by "
+               "the hand-off to a worker, once by the worker)", "<= 2 lines",
+               lines[:5])
+        disarm(d)
+        # A run ends at the next client its worker sets up (or the
+        # hand-off to it takes): one each.
+        for _ in range(2):
+            expect(exchange(d.addrs[0]) == b"HELLO", "a new client, "
+                   "memory back")
+        rx = re.compile(r"(?:setting up connections|handing connections "
+                        r"over) again \((\d+) ")
+        deadline = time.monotonic() + 10 * SLOW
+        while True:
+            ends = [int(m.group(1)) for m in map(rx.search, list(d.lines))
+                    if m]
+            if sum(ends) >= refused or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        expect(sum(ends) == refused, "the ends of the runs count the "
+               "refused", refused, [l for l in d.lines if "again" in l])
+        held.sendall(b"end")
+        expect(recv_exactly(held, 3) == b"END", "the first client still")
+        held.close()
+
+
 def _flood_and_drain(addr_sock):
     """Fill every buffer towards a client that does not read (so upcased
     queues its replies), half-close, then read everything back: returns
@@ -305,6 +358,7 @@ def test_shutdown_out_of_memory():
 if __name__ == "__main__":
     run_tests([
         test_no_descriptors_for_reload_restart_or_log,
+        test_out_of_memory_refuses_new_clients_and_serves_the_others,
         test_one_failed_allocation_never_stalls_a_queue,
         test_random_failures_under_load,
         test_shutdown_out_of_memory,

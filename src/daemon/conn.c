@@ -275,6 +275,21 @@ conn_promote(struct conn *c)
 	return bufferevent_set_timeouts(c->bev, NULL, c->env->write_tv);
 }
 
+/*
+ * No memory to queue a reply: c is closed.  Out of memory this happens
+ * to one client after another, so a run of failures is logged once: the
+ * first here, the rest counted until a connection is set up again (its
+ * line in conn_new says how many).
+ */
+static void
+conn_queue_failed(struct conn *c, size_t n)
+{
+	if (c->env->failures++ == 0)
+		log_warn("cannot queue a %zu-byte reply: closing (the next "
+		    "failures are counted until a connection is set up)", n);
+	conn_close(c, CLOSE_ERROR);
+}
+
 /* Stop reading from a client whose replies pile up (libevent's le-proxy
  * pattern), so it cannot grow our memory past max_pending plus one chunk.
  * conn_write_cb() resumes at half the bound; the write timeout covers the
@@ -309,8 +324,7 @@ conn_queue(struct conn *c, const unsigned char *p, size_t n)
 	if ((c->bev == NULL && conn_promote(c) != 0) ||
 	    evbuffer_add(bufferevent_get_output(c->bev), p, n) != 0 ||
 	    (starts && bufferevent_enable(c->bev, EV_WRITE) != 0)) {
-		log_warn("cannot queue a %zu-byte reply: closing", n);
-		conn_close(c, CLOSE_ERROR);
+		conn_queue_failed(c, n);
 		return -1;
 	}
 	conn_backpressure(c);
@@ -406,8 +420,7 @@ serve_queued(struct conn *c)
 	ssize_t r;
 
 	if (evbuffer_reserve_space(out, (ev_ssize_t)chunk, &v, 1) != 1) {
-		log_warn("cannot queue a %zu-byte reply: closing", chunk);
-		conn_close(c, CLOSE_ERROR);
+		conn_queue_failed(c, chunk);
 		return;
 	}
 	if ((r = conn_read(c, v.iov_base, chunk)) <= 0)
@@ -415,8 +428,7 @@ serve_queued(struct conn *c)
 	upper_copy(v.iov_base, v.iov_base, (size_t)r);
 	v.iov_len = (size_t)r;
 	if (evbuffer_commit_space(out, &v, 1) != 0) {
-		log_warn("cannot queue a %zd-byte reply: closing", r);
-		conn_close(c, CLOSE_ERROR);
+		conn_queue_failed(c, (size_t)r);
 		return;
 	}
 	conn_backpressure(c);
@@ -592,10 +604,18 @@ conn_new(struct conn_env *env, evutil_socket_t fd)
 	LIST_INSERT_HEAD(&env->conns, c, link);
 	env->nconns++;
 	stats_add(env->stats, ST_OPENED, 1);
+	if (env->failures > 0) {
+		log_notice("setting up connections again (%llu clients refused "
+		    "or closed before)", (unsigned long long)env->failures);
+		env->failures = 0;
+	}
 	return c;
 
 fail:
-	log_warn("cannot set up a connection: %s", strerror(errno));
+	/* A run of these is logged once, as in conn_queue_failed(). */
+	if (env->failures++ == 0)
+		log_warn("cannot set up a connection: %s (the next failures "
+		    "are counted until one is set up)", strerror(errno));
 	if (c != NULL && c->ev != NULL)
 		event_free(c->ev);	/* after the log: it may clobber errno */
 	free(c);

@@ -30,6 +30,9 @@ struct conn_env {
 
 	LIST_HEAD(, conn)	 conns;
 	int			 nconns;
+	/* Clients refused or closed for want of memory since a connection
+	 * was last set up: such a run is logged once (conn.c). */
+	uint64_t		 failures;
 };
 
 /* Serve fd on env's loop.  On failure the descriptor is closed and counted

@@ -41,6 +41,9 @@ struct worker {
 
 	int			 stopping;	/* worker thread only */
 	int			 stopped;
+	/* Connections dropped since the queue last took one (the handing
+	 * thread's): a run of them is logged once. */
+	uint64_t		 dropped;
 };
 
 static void
@@ -286,8 +289,10 @@ worker_give(struct worker *w, evutil_socket_t fd)
 		evutil_socket_t *q = realloc(w->queue, cap * sizeof(*q));
 		if (q == NULL) {
 			pthread_mutex_unlock(&w->mu);
-			log_warn("worker %d: out of memory: dropping a "
-			    "connection", w->id);
+			if (w->dropped++ == 0)
+				log_warn("worker %d: out of memory: dropping "
+				    "a connection (the next are counted until "
+				    "one is handed over)", w->id);
 			evutil_closesocket(fd);
 			w->hooks.conn_closed(w->hooks.arg);
 			return;
@@ -298,6 +303,11 @@ worker_give(struct worker *w, evutil_socket_t fd)
 	was_empty = w->qlen == 0;
 	w->queue[w->qlen++] = fd;
 	pthread_mutex_unlock(&w->mu);
+	if (w->dropped > 0) {
+		log_notice("worker %d: handing connections over again (%llu "
+		    "dropped before)", w->id, (unsigned long long)w->dropped);
+		w->dropped = 0;
+	}
 	/* One wake-up per batch: the worker takes the whole queue. */
 	if (was_empty)
 		worker_wake(w);
