@@ -27,7 +27,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from itlib import (Daemon, SLOW, UPCASE, UPCASED, WRAPPER,  # noqa: E402
-                   _sanitized, bupper, connect, expect, parse_addr,
+                   _sanitized, bupper, connect, exchange, expect, parse_addr,
                    recv_exactly, recv_until_eof, run_tests)
 
 FAILMALLOC = os.environ.get("FAILMALLOC", os.path.join(
@@ -35,14 +35,6 @@ FAILMALLOC = os.environ.get("FAILMALLOC", os.path.join(
 ARM = signal.SIGRTMIN + 4	# failmalloc's default arming signal
 ARMED_RE = r"^failmalloc: armed$"
 DISARMED_RE = r"^failmalloc: disarmed: (\d+) calls, (\d+) failed$"
-
-
-def exchange(addr, data=b"hello", timeout=10):
-    s = connect(addr, timeout)
-    s.sendall(data)
-    got = recv_exactly(s, len(data), timeout)
-    s.close()
-    return got
 
 
 def udp_exchange(addr, data=b"dgram"):
@@ -97,7 +89,7 @@ def test_no_descriptors_for_reload_restart_or_log():
             resource.prlimit(d.proc.pid, resource.RLIMIT_NOFILE, (hard, hard))
             d.signal(signal.SIGHUP)
             _wait_file(logf, r"notice reloaded .*: changed listen")
-            expect(exchange("unix:%s/u.sock" % tmp) == b"HELLO",
+            expect(exchange("unix:%s/u.sock" % tmp) == b"ABC",
                    "the new listener, once descriptors are back")
             held.close()
 
@@ -206,7 +198,7 @@ def test_out_of_memory_refuses_new_clients_and_serves_the_others():
         # A run ends at the next client its worker sets up (or the
         # hand-off to it takes): one each.
         for _ in range(2):
-            expect(exchange(d.addrs[0]) == b"HELLO", "a new client, "
+            expect(exchange(d.addrs[0]) == b"ABC", "a new client, "
                    "memory back")
         rx = re.compile(r"(?:setting up connections|handing connections "
                         r"over) again \((\d+) ")
@@ -294,7 +286,7 @@ def test_one_failed_allocation_never_stalls_a_queue():
                 closed += 1
                 expect(_count(d, r"cannot queue a \d+-byte reply: closing"),
                        "a client closed early is told in the log")
-            expect(exchange(d.addr) == b"HELLO", "a new client after")
+            expect(exchange(d.addr) == b"ABC", "a new client after")
     print("# %d served in full, %d closed early" % (served, closed))
 
 
