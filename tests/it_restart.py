@@ -209,12 +209,14 @@ def test_restart_hands_on_the_watchdog():
             rx.wait("MAINPID=%d" % new_pid, new_pid)
             for _ in range(3):
                 rx.wait("WATCHDOG=1", new_pid)
-            rc = old.wait(timeout=30)
+            # The old process's exit, not its stderr's end: the successor
+            # holds that pipe until it stops, below.
+            rc = old.proc.wait(timeout=30 * SLOW)
             expect(rc == 0, "old process exit status", 0, rc)
-        os.kill(new_pid, signal.SIGTERM)
-        rx.wait("STOPPING=1", new_pid)
-        wait_gone(new_pid, "the new process stops")
-        new_pid = None
+            os.kill(new_pid, signal.SIGTERM)
+            rx.wait("STOPPING=1", new_pid)
+            wait_gone(new_pid, "the new process stops")
+            new_pid = None
     finally:
         if new_pid is not None and pid_alive(new_pid):
             os.kill(new_pid, signal.SIGKILL)
