@@ -33,8 +33,13 @@ def _expect_idle_close(d, s, count):
     got = recv_until_eof(s, timeout=30)
     took = time.monotonic() - start
     expect(got == b"", "nothing more before the close")
-    expect(0.45 <= took <= 0.5 + 5 * SLOW, "idle close near 0.5 s",
-           "0.5 s", "%.2f s" % took)
+    # Not at once, and not much later.  The lower bound is loose under a
+    # wrapper: libevent arms the timer from the time it cached at the top
+    # of the loop iteration, which a slow valgrind'ed iteration makes
+    # stale by a few hundred ms.
+    low = 0.2 if WRAPPER else 0.4
+    expect(low <= took <= 0.5 + 5 * SLOW, "idle close near 0.5 s",
+           "%.1f .. %.1f s" % (low, 0.5 + 5 * SLOW), "%.2f s" % took)
     d.wait_log(r"close \S+ in=%d out=%d reason=idle timeout" % (count, count))
     d.stop()
 
