@@ -20,6 +20,8 @@ static const struct good_case good[] = {
 	{ "   \t ", ADDR_UNIX, "" },
 	{ "reuseport", ADDR_TCP, " reuseport" },
 	{ " reuseport ", ADDR_UDP, " reuseport" },
+	{ "proxy_protocol", ADDR_TCP, " proxy_protocol" },
+	{ "proxy_protocol reuseport", ADDR_TCP, " reuseport proxy_protocol" },
 	{ "mode=0666", ADDR_UNIX, " mode=0666" },
 	{ "mode=660", ADDR_UNIX, " mode=0660" },
 	{ "mode=0", ADDR_UNIX, " mode=0000" },
@@ -43,6 +45,13 @@ static const struct bad_case bad[] = {
 	{ "reuseport", ADDR_UNIX, "'reuseport' is not for unix: listeners" },
 	{ "reuseport reuseport", ADDR_TCP, "'reuseport' given twice" },
 	{ "mode=0666", ADDR_TCP, "'mode' is not for TCP listeners" },
+	{ "proxy_protocol", ADDR_UDP, "'proxy_protocol' is not for udp: "
+	    "listeners" },
+	{ "proxy_protocol", ADDR_UNIX, "'proxy_protocol' is not for unix:" },
+	{ "proxy_protocol=2", ADDR_TCP, "'proxy_protocol' takes no value" },
+	{ "proxy_protocol proxy_protocol", ADDR_TCP, "'proxy_protocol' given "
+	    "twice" },
+	{ "proxy-protocol", ADDR_TCP, "unknown listen option 'proxy-protocol'" },
 	{ "mode=0666", ADDR_UDP, "'mode' is not for udp: listeners" },
 	{ "owner=x", ADDR_TCP, "'owner' is not for TCP" },
 	{ "mode", ADDR_UNIX, "'mode' needs a value (mode=0660)" },
@@ -112,6 +121,12 @@ START_TEST(test_defaults_and_equal)
 	ck_assert(!listen_opts_equal(&a, &b));
 	ck_assert_int_eq(listen_opts_parse("group=0", ADDR_UNIX, &a, err,
 	    sizeof(err)), 0);
+	ck_assert(!listen_opts_equal(&a, &b));
+	/* A listener that starts speaking PROXY is another listener. */
+	ck_assert_int_eq(listen_opts_parse("reuseport", ADDR_TCP, &a, err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(listen_opts_parse("reuseport proxy_protocol",
+	    ADDR_TCP, &b, err, sizeof(err)), 0);
 	ck_assert(!listen_opts_equal(&a, &b));
 }
 END_TEST

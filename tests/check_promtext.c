@@ -53,6 +53,7 @@ START_TEST(test_render_known_values)
 	sum.v[ST_CLOSED_SHUTDOWN] = 1;
 	sum.v[ST_BYTES_IN] = 12345;
 	sum.v[ST_DGRAMS_DROPPED] = 2;
+	sum.v[ST_DGRAMS_DROPPED_RATE] = 3;
 	sum.paused_us[STATS_PAUSE_LIMIT] = 1500000;
 	sum.paused_now[STATS_PAUSE_LIMIT] = 1;
 	w[1].v[ST_LAG_BUCKET + 0] = 5;
@@ -69,6 +70,7 @@ START_TEST(test_render_known_values)
 	has_line(text, "upcased_connections_rejected_total{reason=\"per_ip\"} 0");
 	has_line(text, "upcased_received_bytes_total 12345");
 	has_line(text, "upcased_datagrams_dropped_total{reason=\"send\"} 2");
+	has_line(text, "upcased_datagrams_dropped_total{reason=\"rate\"} 3");
 	has_line(text, "upcased_accept_paused_seconds_total"
 	    "{reason=\"max_conns\"} 1.500000");
 	has_line(text, "upcased_accepting 0");

@@ -19,10 +19,16 @@ static const char defaults_text[] =
 	"max_pending = 65536\n"
 	"udp_rcvbuf = 4194304\n"
 	"max_conns = 0\n"
+	"max_conns_per_ip = none\n"
 	"threads = 0\n"
 	"idle_timeout = 300\n"
 	"write_timeout = 30\n"
 	"shutdown_timeout = 5\n"
+	"proxy_timeout = 5\n"
+	"proxy_from = any\n"
+	"allow = any\n"
+	"deny = none\n"
+	"udp_rate_per_ip = none\n"
 	"log_level = info\n"
 	"log_file = stderr\n"
 	"daemon = no\n"
@@ -100,6 +106,22 @@ static const struct set_case set_good[] = {
 	{ "listen", "unix:/tmp/u.sock  group=0 mode=0660",
 	    "listen = unix:/tmp/u.sock mode=0660 group=0" },
 	{ "listen", "127.0.0.1:1\treuseport", "listen = 127.0.0.1:1 reuseport" },
+	{ "listen", "*:1 proxy_protocol", "listen = *:1 proxy_protocol" },
+	{ "max_conns_per_ip", "1", "max_conns_per_ip = 1" },
+	{ "max_conns_per_ip", "10000000", "max_conns_per_ip = 10000000" },
+	{ "max_conns_per_ip", "none", "max_conns_per_ip = none" },
+	{ "udp_rate_per_ip", "50", "udp_rate_per_ip = 50" },
+	{ "udp_rate_per_ip", "none", "udp_rate_per_ip = none" },
+	{ "proxy_timeout", "0.5", "proxy_timeout = 0.5" },
+	{ "proxy_timeout", "none", "proxy_timeout = none" },
+	{ "proxy_from", "10.0.0.5", "proxy_from = 10.0.0.5" },
+	{ "proxy_from", "any", "proxy_from = any" },
+	{ "allow", "10.0.0.0/8", "allow = 10.0.0.0/8" },
+	{ "allow", "::ffff:192.168.0.0/112", "allow = 192.168.0.0/16" },
+	{ "allow", "2001:db8::/32", "allow = 2001:db8::/32" },
+	{ "allow", "any", "allow = any" },
+	{ "deny", "::1", "deny = ::1" },
+	{ "deny", "none", "deny = none" },
 	{ "backlog", "1", "backlog = 1" },
 	{ "backlog", "2147483647", "backlog = 2147483647" },
 	{ "chunk_size", "1", "chunk_size = 1" },
@@ -188,6 +210,19 @@ static const struct bad_case set_bad[] = {
 	{ "metrics", "unix:/tmp/m.sock", "metrics are served over TCP" },
 	{ "metrics", "9100", "invalid address '9100'" },
 	{ "metrics", "", "invalid address ''" },
+	{ "listen", "udp:127.0.0.1:1 proxy_protocol", "'proxy_protocol' is not "
+	    "for udp: listeners" },
+	{ "max_conns_per_ip", "0", "0 is out of range (1..10000000)" },
+	{ "max_conns_per_ip", "unlimited", "expected a number or none, got "
+	    "'unlimited'" },
+	{ "udp_rate_per_ip", "-5", "expected a number or none, got '-5'" },
+	{ "udp_rate_per_ip", "10000001", "out of range (1..10000000)" },
+	{ "proxy_timeout", "0", "greater than 0" },
+	{ "allow", "10.0.0.1/8", "has bits set past its /8 prefix" },
+	{ "allow", "10.0.0.0/8 10.1.0.0/16", "invalid prefix length" },
+	{ "deny", "any", "invalid address 'any'" },
+	{ "proxy_from", "none", "invalid address 'none'" },
+	{ "proxy_from", "haproxy.local", "invalid address 'haproxy.local'" },
 };
 
 /* Loop: _i indexes set_bad[]; a refused value changes nothing. */
@@ -288,10 +323,16 @@ START_TEST(test_load_syntax)
 	    "max_pending = 65536\n"
 	    "udp_rcvbuf = 4194304\n"
 	    "max_conns = 0\n"
+	    "max_conns_per_ip = none\n"
 	    "threads = 4\n"
 	    "idle_timeout = 0.5\n"
 	    "write_timeout = 30\n"
 	    "shutdown_timeout = 5\n"
+	    "proxy_timeout = 5\n"
+	    "proxy_from = any\n"
+	    "allow = any\n"
+	    "deny = none\n"
+	    "udp_rate_per_ip = none\n"
 	    "log_level = debug\n"
 	    "log_file = stderr\n"
 	    "daemon = no\n"
@@ -510,6 +551,45 @@ START_TEST(test_precedence)
 }
 END_TEST
 
+/* The repeatable range keys add up in a file; the command line's first
+ * one replaces the file's list; any and none empty a list. */
+START_TEST(test_lists_compose)
+{
+	static const char text[] =
+	    "allow = 10.0.0.0/8\n"
+	    "allow = 192.168.0.0/16\n"
+	    "deny = 10.6.0.0/16\n"
+	    "proxy_from = 10.0.0.5\n";
+	struct settings_arg args[] = {
+		{ "allow", "127.0.0.1", NULL },
+		{ "allow", "::1", NULL },
+		{ "deny", "none", NULL },
+	};
+	struct settings_source src = { NULL, args, NELEM(args) };
+	char path[64], err[SETTINGS_ERRLEN] = "";
+	struct settings cfg;
+	char *got;
+
+	write_temp(path, sizeof(path), text);
+	src.path = path;
+	ck_assert_msg(settings_compose(&cfg, &src, err, sizeof(err)) == 0,
+	    "%s", err);
+	unlink(path);
+	got = printed(&cfg);
+	ck_assert_msg(strstr(got, "proxy_from = 10.0.0.5\nallow = 127.0.0.1\n"
+	    "allow = ::1\ndeny = none\n") != NULL, "expected the command "
+	    "line's allow list, no deny and the file's proxy_from, got\n%s",
+	    got);
+	free(got);
+	settings_defaults(&cfg);
+	set_ok(&cfg, "allow", "10.0.0.0/8");
+	set_ok(&cfg, "allow", "any");
+	set_ok(&cfg, "allow", "::1");
+	assert_line(&cfg, "allow = ::1");
+	ck_assert_int_eq(cfg.acl.allow.n, 1);
+}
+END_TEST
+
 /* The shipped example must load and agree with the built-in defaults. */
 START_TEST(test_load_shipped_conf)
 {
@@ -661,6 +741,7 @@ settings_suite(void)
 	tcase_add_test(tc, test_load_directory);
 	tcase_add_test(tc, test_load_listen_replaces);
 	tcase_add_test(tc, test_precedence);
+	tcase_add_test(tc, test_lists_compose);
 	tcase_add_test(tc, test_load_shipped_conf);
 	suite_add_tcase(s, tc);
 

@@ -28,7 +28,7 @@ START_TEST(test_new_on_a_base)
 
 	settings_defaults(&cfg);
 	ck_assert(settings_derive(&cfg, 0, 3, NULL, 0) == 0);
-	w = worker_new(0, &cfg, base, &hooks);
+	w = worker_new(0, &cfg, base, &hooks, NULL);
 	ck_assert_ptr_nonnull(w);
 	worker_free(w);
 	event_base_free(base);
@@ -50,7 +50,7 @@ START_TEST(test_timeout_setup_failure_fails_the_worker)
 	}
 	settings_defaults(&cfg);
 	ck_assert(settings_derive(&cfg, 0, 3, NULL, 0) == 0);
-	w = worker_new(0, &cfg, base, &hooks);
+	w = worker_new(0, &cfg, base, &hooks, NULL);
 	ck_assert_msg(w == NULL, "worker_new succeeded without its timeouts");
 	worker_free(w);
 	event_base_free(base);

@@ -202,19 +202,25 @@ def test_udp():
 
 
 def test_udp_reply_that_cannot_be_sent_is_counted():
-    # A datagram from source port 0 (sent through a raw socket) can be
-    # received but not answered: sendto() refuses port 0.  The drop is
-    # counted, with the bytes that came in, and serving goes on.
+    # A datagram from the broadcast address (sent through a raw socket,
+    # its IP header ours) can be received but not answered: sendto()
+    # refuses a broadcast destination without SO_BROADCAST.  The drop is
+    # counted, with the bytes that came in, and serving goes on.  (Port 0,
+    # which sendto() refuses too, is never answered at all: an echo loop.)
     try:
-        raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)
+        raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
     except PermissionError:
         print("# skip: a raw socket needs CAP_NET_RAW")
         return
     with Daemon(listen=("udp:127.0.0.1:0",)) as d:
         fam, kind, sa = parse_addr(d.addr)
         data = b"no reply possible"
-        raw.sendto(struct.pack("!HHHH", 0, sa[1], 8 + len(data), 0) + data,
-                   ("127.0.0.1", 0))
+        udp = struct.pack("!HHHH", 4000, sa[1], 8 + len(data), 0) + data
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64,
+                         socket.IPPROTO_UDP, 0,
+                         socket.inet_aton("255.255.255.255"),
+                         socket.inet_aton("127.0.0.1"))
+        raw.sendto(ip + udp, ("127.0.0.1", 0))
         raw.close()
         deadline = time.monotonic() + 20 * SLOW
         while True:

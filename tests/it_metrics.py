@@ -161,6 +161,9 @@ SERIES = [
     'upcased_connections_closed_total{reason="shutdown"}',
     'upcased_datagrams_dropped_total{reason="kernel"}',
     'upcased_datagrams_dropped_total{reason="send"}',
+    'upcased_datagrams_dropped_total{reason="loop"}',
+    'upcased_datagrams_dropped_total{reason="acl"}',
+    'upcased_datagrams_dropped_total{reason="rate"}',
 ]
 
 

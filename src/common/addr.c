@@ -9,6 +9,7 @@
 #include <sys/un.h>
 
 #include "addr.h"
+#include "cidr.h"
 
 static int
 parse_port(const char *s, int *port)
@@ -254,6 +255,22 @@ addr_format(const struct addr *a, char *buf, size_t len)
 		snprintf(buf, len, "(unknown address family %d)", a->ss.ss_family);
 	}
 	return buf;
+}
+
+char *
+addr_format_peer(const struct sockaddr *sa, socklen_t salen, char *buf,
+    size_t len)
+{
+	struct sockaddr_storage ss;
+	struct addr a;
+
+	if (salen > sizeof(ss))
+		salen = sizeof(ss);
+	memset(&ss, 0, sizeof(ss));
+	memcpy(&ss, sa, salen);
+	cidr_unmap(&ss, &salen);
+	addr_from_sockaddr(&a, ADDR_TCP, (struct sockaddr *)&ss, salen);
+	return addr_format(&a, buf, len);
 }
 
 int

@@ -37,6 +37,11 @@ void	addr_from_sockaddr(struct addr *a, enum addr_kind kind,
 /* Print a in the ADDR syntax; always NUL-terminates. */
 char	*addr_format(const struct addr *a, char *buf, size_t len);
 
+/* A stream peer as the logs show it: an IPv4 client that a dual-stack
+ * socket reports as ::ffff:a.b.c.d is printed as a.b.c.d. */
+char	*addr_format_peer(const struct sockaddr *sa, socklen_t salen, char *buf,
+	    size_t len);
+
 /* The socket type and family to create for a. */
 int	addr_socktype(const struct addr *a);
 int	addr_family(const struct addr *a);

@@ -31,6 +31,7 @@
 #include "addr.h"
 #include "conn.h"
 #include "log.h"
+#include "perip.h"
 #include "upper.h"
 
 enum close_reason {
@@ -106,6 +107,7 @@ struct conn {
 	unsigned		 more_skip:6;	/* see more_due() */
 	unsigned		 more_backoff:6;
 	char			*peer;		/* only at debug level */
+	struct perip_slot	*slot;		/* NULL: not counted */
 };
 
 /* Further chunks read in one wake-up while the kernel takes every reply:
@@ -173,6 +175,7 @@ conn_close(struct conn *c, enum close_reason why)
 		free(c->peer);
 	}
 	stats_add(env->stats, reason_stats[why], 1);
+	perip_give(env->admit.perip, c->slot);
 	LIST_REMOVE(c, link);
 	env->nconns--;
 	event_free(c->ev);
@@ -247,7 +250,10 @@ conn_sock_error(struct conn *c, int err)
 	    CLOSE_ERROR);
 }
 
-static void
+/* inline, as send_or_queue(): on the per-message path, and called from
+ * conn_serve_early() too, which would otherwise cost every message a
+ * call (callgrind: 22 instructions a message). */
+static inline void
 conn_count(struct conn *c, size_t n)
 {
 	c->bytes_in += n;
@@ -333,7 +339,7 @@ conn_queue(struct conn *c, const unsigned char *p, size_t n)
 
 /* Write buf[0..m) now if nothing is queued before it; queue the rest.
  * Returns -1 if c is gone. */
-static int
+static inline int
 send_or_queue(struct conn *c, const unsigned char *buf, size_t m)
 {
 	ssize_t w = 0;
@@ -571,22 +577,38 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		conn_sock_error(c, err);
 }
 
+/* The client's name for the log: the PROXY header's, or the socket's. */
 static char *
-peer_name(evutil_socket_t fd)
+peer_name(evutil_socket_t fd, const struct conn_origin *o)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	struct addr a;
 	char buf[ADDR_STRLEN];
 
+	if (o != NULL && o->peer != NULL)
+		return strdup(addr_format_peer(o->peer, o->peerlen, buf,
+		    sizeof(buf)));
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
 		return strdup("(unknown peer)");
-	addr_from_sockaddr(&a, ADDR_TCP, (struct sockaddr *)&ss, len);
-	return strdup(addr_format(&a, buf, sizeof(buf)));
+	return strdup(addr_format_peer((struct sockaddr *)&ss, len, buf,
+	    sizeof(buf)));
+}
+
+static int	conn_shutdown(struct conn *);
+
+/* The bytes a client sent after its PROXY header, in the same read: they
+ * are its first message.  Returns -1 if c is gone. */
+static int
+conn_serve_early(struct conn *c, unsigned char *data, size_t len)
+{
+	upper_copy(data, data, len);
+	conn_count(c, len);
+	return send_or_queue(c, data, len);
 }
 
 struct conn *
-conn_new(struct conn_env *env, evutil_socket_t fd)
+conn_open(struct conn_env *env, evutil_socket_t fd,
+    const struct conn_origin *o)
 {
 	struct conn *c;
 
@@ -594,12 +616,15 @@ conn_new(struct conn_env *env, evutil_socket_t fd)
 	if (c == NULL)
 		goto fail;
 	c->env = env;
+	c->slot = o != NULL ? o->slot : NULL;
 	c->ev = event_new(env->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
 	if (c->ev == NULL || event_add(c->ev, env->idle_tv) != 0)
 		goto fail;
 	if (log_get_level() >= LOG_DEBUG) {
-		c->peer = peer_name(fd);
-		log_debug("open %s", c->peer ? c->peer : "(unknown peer)");
+		c->peer = peer_name(fd, o);
+		log_debug("open %s%s%s", c->peer ? c->peer : "(unknown peer)",
+		    o != NULL && o->via != NULL ? " " : "",
+		    o != NULL && o->via != NULL ? o->via : "");
 	}
 	LIST_INSERT_HEAD(&env->conns, c, link);
 	env->nconns++;
@@ -609,6 +634,12 @@ conn_new(struct conn_env *env, evutil_socket_t fd)
 		    "or closed before)", (unsigned long long)env->failures);
 		env->failures = 0;
 	}
+	/* Opened while the others drain (its PROXY header came late): it
+	 * drains too. */
+	if (env->stopping && conn_shutdown(c) != 0)
+		return NULL;
+	if (o != NULL && o->len > 0 && conn_serve_early(c, o->data, o->len) != 0)
+		return NULL;
 	return c;
 
 fail:
@@ -620,13 +651,21 @@ fail:
 		event_free(c->ev);	/* after the log: it may clobber errno */
 	free(c);
 	evutil_closesocket(fd);
+	if (o != NULL)
+		perip_give(env->admit.perip, o->slot);
 	stats_add(env->stats, ST_REJECTED_ERROR, 1);
 	env->closed(env->arg);
 	return NULL;
 }
 
+struct conn *
+conn_new(struct conn_env *env, evutil_socket_t fd)
+{
+	return conn_open(env, fd, NULL);
+}
+
 /*
- * Graceful shutdown of one connection.  Every connection gets the same
+ * Graceful shutdown of one connection (-1: it is gone).  Every connection gets the same
  * grace, also one that has sent nothing yet: its first bytes may still be
  * on their way (a client's connect returns before its send), and a client
  * mid-upload can leave nothing unread for a moment while its next segment
@@ -637,7 +676,7 @@ fail:
  * the kernel send a reset, and a reset can destroy replies still unread
  * in the client's receive buffer.
  */
-static void
+static int
 conn_shutdown(struct conn *c)
 {
 	enum conn_state to;
@@ -647,9 +686,12 @@ conn_shutdown(struct conn *c)
 	else if (c->state == CONN_PAUSED)
 		to = CONN_DRAIN_PAUSED;
 	else
-		return;		/* flushing: closes once its replies are out */
-	if (conn_enter_state(c, to) != 0)
+		return 0;	/* flushing: closes once its replies are out */
+	if (conn_enter_state(c, to) != 0) {
 		conn_close(c, CLOSE_SHUTDOWN);
+		return -1;
+	}
+	return 0;
 }
 
 void
@@ -657,6 +699,7 @@ conn_shutdown_all(struct conn_env *env)
 {
 	struct conn *c, *next;
 
+	env->stopping = 1;
 	for (c = LIST_FIRST(&env->conns); c != NULL; c = next) {
 		next = LIST_NEXT(c, link);
 		conn_shutdown(c);

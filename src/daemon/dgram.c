@@ -22,10 +22,18 @@
 #define DGRAM_BATCH	16	/* datagrams per recvmmsg() */
 #define DGRAM_ROUNDS	4	/* recvmmsg() calls per wake-up at most */
 
+/* The counter of each reason not to answer. */
+static const enum stat_id dgram_drop_stat[] = {
+	[UDPGUARD_LOOP] = ST_DGRAMS_DROPPED_LOOP,
+	[UDPGUARD_ACL] = ST_DGRAMS_DROPPED_ACL,
+	[UDPGUARD_RATE] = ST_DGRAMS_DROPPED_RATE,
+};
+
 struct dgram {
 	evutil_socket_t		 fd;
 	struct event		*ev;
 	struct stats		*stats;
+	struct udpguard		*guard;
 	uint32_t		 ovfl;	/* the kernel's drop count, last seen */
 	struct mmsghdr		 msgs[DGRAM_BATCH];
 	struct iovec		 iov[DGRAM_BATCH];
@@ -124,21 +132,34 @@ dgram_read_cb(evutil_socket_t fd, short what, void *arg)
 				log_debug("udp recvmmsg: %s", strerror(errno));
 			return;
 		}
+		int nreply = 0;
+
 		stats_add(d->stats, ST_DGRAMS_IN, (uint64_t)n);
 		for (int i = 0; i < n; i++) {
 			struct msghdr *h = &d->msgs[i].msg_hdr;
 			size_t len = d->msgs[i].msg_len;
+			enum udpguard_verdict v;
 
 			stats_add(d->stats, ST_BYTES_IN, len);
 			if (h->msg_controllen > 0)
 				dgram_note_overflow(d, h);
+			if ((v = udpguard_check(d->guard, h->msg_name,
+			    h->msg_namelen)) != UDPGUARD_PASS) {
+				stats_add(d->stats, dgram_drop_stat[v], 1);
+				continue;
+			}
 			upper_copy(d->bufs[i], d->bufs[i], len);
-			/* The reply: the same buffer, to the sender. */
+			/* The reply: the same buffer, to the sender; a
+			 * datagram not answered leaves no gap in the
+			 * batch (dgram_arm re-points every slot after). */
 			d->iov[i].iov_len = len;
 			h->msg_control = NULL;
 			h->msg_controllen = 0;
+			if (nreply != i)
+				d->msgs[nreply] = d->msgs[i];
+			nreply++;
 		}
-		dgram_reply(d, n);
+		dgram_reply(d, nreply);
 		dgram_arm(d, n);
 		if (n < DGRAM_BATCH)
 			return;
@@ -169,7 +190,7 @@ dgram_set_rcvbuf(struct dgram *d, int bytes)
 
 struct dgram *
 dgram_new(struct event_base *base, evutil_socket_t fd, struct stats *stats,
-    int rcvbuf)
+    int rcvbuf, struct udpguard *guard)
 {
 	struct dgram *d;
 	int one = 1;
@@ -179,6 +200,7 @@ dgram_new(struct event_base *base, evutil_socket_t fd, struct stats *stats,
 		return NULL;
 	d->fd = fd;
 	d->stats = stats;
+	d->guard = guard;
 	dgram_arm(d, DGRAM_BATCH);
 	if (setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one)) != 0)
 		log_debug("udp: SO_RXQ_OVFL: %s (kernel drops not counted)",

@@ -74,7 +74,8 @@ parse_name(const char *v, size_t n, char *out)
 	return 0;
 }
 
-enum opt_id { OPT_REUSEPORT, OPT_MODE, OPT_OWNER, OPT_GROUP };
+enum opt_id { OPT_REUSEPORT, OPT_PROXY_PROTOCOL, OPT_MODE, OPT_OWNER,
+	OPT_GROUP };
 
 static const struct {
 	const char	*name;
@@ -84,6 +85,7 @@ static const struct {
 } opt_table[] = {
 	[OPT_REUSEPORT] = { "reuseport", 0, 1u << ADDR_TCP | 1u << ADDR_UDP,
 	    NULL },
+	[OPT_PROXY_PROTOCOL] = { "proxy_protocol", 0, 1u << ADDR_TCP, NULL },
 	[OPT_MODE] = { "mode", 1, 1u << ADDR_UNIX, "mode=0660" },
 	[OPT_OWNER] = { "owner", 1, 1u << ADDR_UNIX, "owner=upcased" },
 	[OPT_GROUP] = { "group", 1, 1u << ADDR_UNIX, "group=upcase" },
@@ -135,7 +137,10 @@ parse_one(const char *word, size_t n, enum addr_kind kind,
 			    word);
 			return -1;
 		}
-		o->reuseport = 1;
+		if (id == OPT_REUSEPORT)
+			o->reuseport = 1;
+		else
+			o->proxy_protocol = 1;
 		return 0;
 	}
 	if (v == NULL) {
@@ -180,7 +185,8 @@ listen_opts_parse(const char *s, enum addr_kind kind, struct listen_opts *o,
 char *
 listen_opts_format(const struct listen_opts *o, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s", o->reuseport ? " reuseport" : "");
+	snprintf(buf, len, "%s%s", o->reuseport ? " reuseport" : "",
+	    o->proxy_protocol ? " proxy_protocol" : "");
 	if (o->mode >= 0)
 		snprintf(buf + strlen(buf), len - strlen(buf), " mode=%04o",
 		    (unsigned)o->mode);
@@ -196,7 +202,8 @@ listen_opts_format(const struct listen_opts *o, char *buf, size_t len)
 int
 listen_opts_equal(const struct listen_opts *a, const struct listen_opts *b)
 {
-	return a->reuseport == b->reuseport && a->mode == b->mode &&
+	return a->reuseport == b->reuseport &&
+	    a->proxy_protocol == b->proxy_protocol && a->mode == b->mode &&
 	    strcmp(a->owner, b->owner) == 0 && strcmp(a->group, b->group) == 0;
 }
 

@@ -1,6 +1,6 @@
 /* listen_opts.h: the options that may follow a listen value's address,
  *
- *	listen = 127.0.0.1:8081 reuseport
+ *	listen = 127.0.0.1:8081 reuseport proxy_protocol
  *	listen = unix:/run/upcased/u.sock mode=0660 group=upcase
  *
  * parsed by one pure function for every kind of listener.  The address
@@ -18,6 +18,7 @@
 
 struct listen_opts {
 	unsigned	reuseport:1;		/* TCP, UDP: SO_REUSEPORT */
+	unsigned	proxy_protocol:1;	/* TCP: a PROXY header first */
 	int		mode;			/* unix: permissions, -1 as created */
 	char		owner[LISTEN_NAME_MAX];	/* unix: "" unchanged, else a name or id */
 	char		group[LISTEN_NAME_MAX];

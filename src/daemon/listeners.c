@@ -14,6 +14,20 @@
 #include "listeners.h"
 #include "log.h"
 
+/* The guard learns where every UDP listener is: a datagram from there is
+ * us answering ourselves. */
+static void
+listeners_tell_guard(struct listeners *L)
+{
+	struct addr self[SETTINGS_MAX_LISTEN];
+	int n = 0;
+
+	for (int i = 0; i < L->n; i++)
+		if (L->ls[i].dg != NULL)
+			self[n++] = L->ls[i].bound;
+	udpguard_set_self(L->guard, self, n);
+}
+
 /* Serve fd as the next listener; logs "listening on". */
 static int
 listeners_serve(struct listeners *L, const struct listen_spec *spec,
@@ -28,10 +42,12 @@ listeners_serve(struct listeners *L, const struct listen_spec *spec,
 	if (file != NULL)
 		l->file = *file;
 	if (bound->kind == ADDR_UDP) {
-		l->dg = dgram_new(L->base, fd, L->dgram_stats, L->udp_rcvbuf);
+		l->dg = dgram_new(L->base, fd, L->dgram_stats, L->udp_rcvbuf,
+		    L->guard);
 	} else {
 		/* Backlog 0: the socket is already listening. */
-		l->lev = evconnlistener_new(L->base, L->accept_cb, L->arg,
+		l->lev = evconnlistener_new(L->base, spec->opts.proxy_protocol ?
+		    L->accept_proxy_cb : L->accept_cb, L->arg,
 		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
 		if (l->lev != NULL)
 			evconnlistener_set_error_cb(l->lev, L->error_cb);
@@ -44,6 +60,8 @@ listeners_serve(struct listeners *L, const struct listen_spec *spec,
 		return -1;
 	}
 	L->n++;
+	if (l->dg != NULL)
+		listeners_tell_guard(L);
 	log_notice("listening on %s", addr_format(bound, name, sizeof(name)));
 	return 0;
 }
@@ -219,6 +237,7 @@ void
 listeners_close(struct listeners *L, int i, int remove_file)
 {
 	struct listener *l = &L->ls[i];
+	int was_udp = l->dg != NULL;
 
 	if (remove_file)
 		sock_unlink(&l->bound, &l->file);
@@ -228,6 +247,8 @@ listeners_close(struct listeners *L, int i, int remove_file)
 	memmove(&L->ls[i], &L->ls[i + 1], (size_t)(L->n - i - 1) *
 	    sizeof(L->ls[0]));
 	L->n--;
+	if (was_udp)
+		listeners_tell_guard(L);
 }
 
 void
@@ -304,8 +325,8 @@ listeners_set_backlog(struct listeners *L, int backlog)
  * backlog's worth per listener, so that a flood cannot hold the shutdown.
  */
 void
-listeners_drain(struct listeners *L, int backlog,
-    void (*take)(void *arg, evutil_socket_t fd), void *arg)
+listeners_drain(struct listeners *L, int backlog, listeners_take_fn take,
+    void *arg)
 {
 	int taken = 0;
 
@@ -316,8 +337,10 @@ listeners_drain(struct listeners *L, int backlog,
 			continue;
 		lfd = evconnlistener_get_fd(L->ls[i].lev);
 		for (int n = 0; n < backlog; n++) {
-			int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK |
-			    SOCK_CLOEXEC);
+			struct sockaddr_storage ss;
+			socklen_t len = sizeof(ss);
+			int fd = accept4(lfd, (struct sockaddr *)&ss, &len,
+			    SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 			if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
 				continue;
@@ -329,7 +352,8 @@ listeners_drain(struct listeners *L, int backlog,
 					    strerror(errno));
 				break;
 			}
-			take(arg, fd);
+			take(arg, fd, (struct sockaddr *)&ss, len,
+			    L->ls[i].spec.opts.proxy_protocol);
 			taken++;
 		}
 	}

@@ -11,6 +11,7 @@
 #include "settings.h"
 #include "sock.h"
 #include "stats.h"
+#include "udpguard.h"
 
 struct listener {
 	struct listen_spec	 spec;	/* as configured: its identity */
@@ -33,10 +34,12 @@ struct listeners {
 	/* How to serve them: the main loop's callbacks. */
 	struct event_base	*base;
 	evconnlistener_cb	 accept_cb;
+	evconnlistener_cb	 accept_proxy_cb;	/* proxy_protocol ones */
 	evconnlistener_errorcb	 error_cb;
 	void			*arg;
 	struct stats		*dgram_stats;
 	int			 udp_rcvbuf;
+	struct udpguard		*guard;		/* UDP: what not to answer */
 };
 
 /* Take what was passed at exec; from_manager: systemd's sockets, which are
@@ -72,9 +75,11 @@ void	listeners_set_udp_rcvbuf(struct listeners *L, int bytes);
 void	listeners_set_backlog(struct listeners *L, int backlog);
 
 /* At shutdown: accept what waits in the queues (up to backlog each), and
- * give each descriptor to take(). */
+ * give each to take(), as the accept callbacks get them. */
+typedef void (*listeners_take_fn)(void *arg, evutil_socket_t fd,
+	    const struct sockaddr *sa, socklen_t len, int proxy);
 void	listeners_drain(struct listeners *L, int backlog,
-	    void (*take)(void *arg, evutil_socket_t fd), void *arg);
+	    listeners_take_fn take, void *arg);
 
 /* The passed socket named for the metrics listener at want (see
  * activation_match), now the caller's; -1 if none.  Before

@@ -66,6 +66,9 @@ static const char *const promtext_pause_reasons[STATS_PAUSE__COUNT] = {
 static const struct promtext_series promtext_dropped[] = {
 	{ "kernel", ST_DGRAMS_KERNEL_DROPS },
 	{ "send", ST_DGRAMS_DROPPED },
+	{ "loop", ST_DGRAMS_DROPPED_LOOP },
+	{ "acl", ST_DGRAMS_DROPPED_ACL },
+	{ "rate", ST_DGRAMS_DROPPED_RATE },
 	{ NULL, ST__COUNT },
 };
 

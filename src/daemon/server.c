@@ -18,6 +18,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "admit.h"
 #include "episode.h"
 #include "exitcodes.h"
 #include "listeners.h"
@@ -28,6 +29,7 @@
 #include "restart.h"
 #include "server.h"
 #include "service.h"
+#include "udpguard.h"
 #include "worker.h"
 
 #define ACCEPT_RETRY_MS		100
@@ -63,6 +65,9 @@ struct server {
 	int			 nworkers;
 	unsigned		 next_worker;
 	struct listeners	 L;
+	struct perip		*perip;	/* connections per address */
+	struct udpguard		*guard;
+	struct admit		 admit;	/* the main loop's: cfg's lists */
 	struct event		*sig_ev[SERVER_NSIGS];
 	struct event		*retry_ev;
 	struct event		*watchdog_ev;	/* WATCHDOG=1, if asked */
@@ -156,36 +161,57 @@ maybe_resume(struct server *srv)
 		listeners_set(&srv->L, 1);
 }
 
-/* Count fd and give it to the next worker, round-robin.  Returns the
- * number of connections now. */
+/* Admit fd, accepted from sa on a listener that speaks PROXY or not;
+ * count it and give it to the next worker, round-robin.  Returns the
+ * number of connections now, or -1 if it was refused (and closed). */
 static int
-server_take(struct server *srv, evutil_socket_t fd)
+server_take(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
+    socklen_t len, int proxy)
 {
+	struct worker_conn wc = { fd, proxy, NULL };
 	struct worker *w;
 	int n;
 
+	stats_add(main_stats(srv), ST_ACCEPTED, 1);
+	if (admit_accepted(&srv->admit, sa, len, proxy, &wc.slot) != 0) {
+		evutil_closesocket(fd);
+		return -1;
+	}
 	w = srv->workers[srv->next_worker++ % (unsigned)srv->nworkers];
 	n = atomic_fetch_add(&srv->conns, 1) + 1;
-	stats_add(main_stats(srv), ST_ACCEPTED, 1);
-	worker_give(w, fd);
+	worker_give(w, &wc);
 	return n;
 }
 
 static void
-server_take_cb(void *arg, evutil_socket_t fd)
+server_take_cb(void *arg, evutil_socket_t fd, const struct sockaddr *sa,
+    socklen_t len, int proxy)
 {
-	server_take(arg, fd);
+	server_take(arg, fd, sa, len, proxy);
+}
+
+static void
+server_accepted(struct server *srv, evutil_socket_t fd, struct sockaddr *sa,
+    int socklen, int proxy)
+{
+	if (server_take(srv, fd, sa, (socklen_t)socklen, proxy) >=
+	    atomic_load(&srv->max_conns) && !is_paused(srv, PAUSE_LIMIT))
+		server_pause(srv, PAUSE_LIMIT, NULL);
 }
 
 static void
 accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     struct sockaddr *sa, int socklen, void *arg)
 {
-	struct server *srv = arg;
+	server_accepted(arg, fd, sa, socklen, 0);
+}
 
-	if (server_take(srv, fd) >= atomic_load(&srv->max_conns) &&
-	    !is_paused(srv, PAUSE_LIMIT))
-		server_pause(srv, PAUSE_LIMIT, NULL);
+/* A proxy_protocol listener's: the client is named by the header. */
+static void
+accept_proxy_cb(struct evconnlistener *lev, evutil_socket_t fd,
+    struct sockaddr *sa, int socklen, void *arg)
+{
+	server_accepted(arg, fd, sa, socklen, 1);
 }
 
 /*
@@ -264,7 +290,7 @@ static void
 log_stats(struct server *srv)
 {
 	struct stats_snap sum;
-	char line[1024];
+	char line[2048];
 
 	stats_snapshot(&sum, server_stats(srv), srv->nworkers);
 	log_notice("stats %s", stats_format(&sum, line, sizeof(line)));
@@ -287,6 +313,17 @@ server_begin_shutdown(struct server *srv, int remove_files)
 	listeners_close_all(&srv->L, remove_files);
 	for (int i = 0; i < srv->nworkers; i++)
 		worker_stop(srv->workers[i]);
+}
+
+/* The per-address limits of cfg, at start and at each reload (the access
+ * lists are read from cfg itself). */
+static void
+server_apply_limits(struct server *srv)
+{
+	perip_set_limit(srv->perip, srv->cfg.max_conns_per_ip);
+	if (udpguard_retune(srv->guard, srv->cfg.udp_rate_per_ip) != 0)
+		log_warn("out of memory for the udp_rate_per_ip table: "
+		    "datagrams are not rate-limited");
 }
 
 /* The settings again, from the same sources, with the keys that cannot
@@ -314,7 +351,9 @@ server_reload(struct server *srv)
 	char err[SETTINGS_ERRLEN], changed[512];
 	const char *path = srv->src->path;
 	int opened[SETTINGS_MAX_LISTEN], nopened = 0;
-	struct worker_tunables t;
+	/* Large (the access lists): not on the stack; main thread only. */
+	static struct worker_tunables tunables;
+	struct worker_tunables *t = &tunables;
 
 	service_reloading(srv->svc);
 	if (log_reopen(err, sizeof(err)) != 0)
@@ -379,9 +418,9 @@ server_reload(struct server *srv)
 		listeners_set_udp_rcvbuf(&srv->L, next.udp_rcvbuf);
 	if (is_paused(srv, PAUSE_LIMIT) || is_paused(srv, PAUSE_ERROR))
 		listeners_set(&srv->L, 0);	/* new ones pause too */
-	worker_tunables_of(&next, &t);
+	worker_tunables_of(&next, t);
 	for (int i = 0; i < srv->nworkers; i++)
-		worker_retune(srv->workers[i], &t);
+		worker_retune(srv->workers[i], t);
 	log_set_level(next.log_level);
 	if (strcmp(next.log_file, srv->cfg.log_file) != 0 &&
 	    log_open(next.log_file, err, sizeof(err)) != 0) {
@@ -391,6 +430,7 @@ server_reload(struct server *srv)
 	reload_changed_keys(&srv->cfg, &next, changed, sizeof(changed));
 	srv->cfg = next;
 	atomic_store(&srv->max_conns, next.max_conns);
+	server_apply_limits(srv);
 	if (is_paused(srv, PAUSE_LIMIT))
 		maybe_resume(srv);	/* the limit may have risen */
 	if (changed[0] != '\0')
@@ -573,6 +613,8 @@ server_free(struct server *srv)
 	for (int i = srv->nworkers - 1; i >= 0; i--)
 		worker_free(srv->workers[i]);
 	free(srv->workers);
+	udpguard_free(srv->guard);
+	perip_free(srv->perip);
 	for (int i = 0; i < SERVER_NSIGS; i++)
 		if (srv->sig_ev[i] != NULL)
 			event_free(srv->sig_ev[i]);
@@ -638,11 +680,16 @@ server_run(const struct settings *cfg, const struct settings_source *src,
 		goto out;
 	}
 	srv->workers = calloc((size_t)cfg->threads, sizeof(*srv->workers));
-	if (srv->workers == NULL)
+	srv->perip = perip_new();
+	srv->guard = udpguard_new(&cfg->acl);
+	if (srv->workers == NULL || srv->perip == NULL || srv->guard == NULL) {
+		log_error("out of memory");
 		goto out;
+	}
+	server_apply_limits(srv);
 	for (int i = 0; i < cfg->threads; i++) {
 		srv->workers[i] = worker_new(i, cfg, i == 0 ? srv->base : NULL,
-		    &hooks);
+		    &hooks, srv->perip);
 		if (srv->workers[i] == NULL)
 			goto out;
 		srv->nworkers++;
@@ -668,10 +715,16 @@ server_run(const struct settings *cfg, const struct settings_source *src,
 	}
 	srv->L.base = srv->base;
 	srv->L.accept_cb = accept_cb;
+	srv->L.accept_proxy_cb = accept_proxy_cb;
 	srv->L.error_cb = accept_error_cb;
 	srv->L.arg = srv;
 	srv->L.dgram_stats = worker_stats(srv->workers[0]);
 	srv->L.udp_rcvbuf = cfg->udp_rcvbuf;
+	srv->L.guard = srv->guard;
+	srv->admit.acl = &cfg->acl;
+	srv->admit.proxy_from = &cfg->proxy_from;
+	srv->admit.perip = srv->perip;
+	srv->admit.stats = main_stats(srv);
 	if (listeners_inherit(&srv->L, !service_restarted(svc)) != 0)
 		goto out;
 	/* Before listeners_open_all(), which closes what nobody claimed. */

@@ -14,18 +14,25 @@
 #define CHUNK_MAX	1048576
 #define PENDING_MAX	(1024UL * 1024 * 1024)
 #define CONNS_MAX	10000000
+#define UDP_RATE_MAX	10000000
 
 const struct settings_key settings_keys[] = {
-	{ "listen", "'ADDR [OPTION]...'", "listen on ADDR (repeatable, up to 32; default 127.0.0.1:8080); options: reuseport (TCP, udp), mode=0660 owner=NAME group=NAME (unix)" },
+	{ "listen", "'ADDR [OPTION]...'", "listen on ADDR (repeatable, up to 32; default 127.0.0.1:8080); options: reuseport (TCP, udp), proxy_protocol (TCP), mode=0660 owner=NAME group=NAME (unix)" },
 	{ "backlog", "N", "listen(2) backlog (default 1024)" },
 	{ "chunk_size", "BYTES", "largest single read per connection (1..1048576, default 1024)" },
 	{ "max_pending", "BYTES", "replies held for a slow reader before reading pauses (default 65536)" },
 	{ "udp_rcvbuf", "BYTES", "receive buffer of each udp: listener, for bursts (4096..1073741824, default 4194304)" },
 	{ "max_conns", "N", "connections at once; accepting pauses at the limit (default: from ulimit -n)" },
+	{ "max_conns_per_ip", "N", "connections at once from one client address (IPv4, or IPv6 /64); more are closed at once (default none)" },
 	{ "threads", "N", "worker event loops (1..256, default: online CPUs)" },
 	{ "idle_timeout", "T", "close after T seconds with nothing received (default 300; none)" },
 	{ "write_timeout", "T", "close when pending replies make no progress for T (default 30; none)" },
 	{ "shutdown_timeout", "T", "longest graceful shutdown before closing the rest (default 5; none)" },
+	{ "proxy_timeout", "T", "close a proxy_protocol connection whose PROXY header is not complete within T (default 5; none)" },
+	{ "proxy_from", "CIDR", "only these may send a PROXY header (repeatable: 10.0.0.5, 10.1.0.0/16; default any: anyone who reaches a proxy_protocol listener can claim any address)" },
+	{ "allow", "CIDR", "only clients in these ranges (repeatable: 10.0.0.0/8, 2001:db8::/32, ::1; default any)" },
+	{ "deny", "CIDR", "refuse clients in these ranges (repeatable; default none)" },
+	{ "udp_rate_per_ip", "R", "datagrams per second answered per source address, the rest dropped (default none)" },
 	{ "log_level", "LEVEL", "error, warn, notice, info or debug (default info)" },
 	{ "log_file", "WHERE", "stderr, syslog or a file to append to (default stderr)" },
 	{ "daemon", NULL, "detach into the background; the parent exits once serving (-d; file: yes or no, default no)" },
@@ -48,6 +55,7 @@ settings_defaults(struct settings *cfg)
 	cfg->idle_timeout = 300 * 1000000LL;
 	cfg->write_timeout = 30 * 1000000LL;
 	cfg->shutdown_timeout = 5 * 1000000LL;
+	cfg->proxy_timeout = 5 * 1000000LL;
 	cfg->log_level = LOG_INFO;
 	strcpy(cfg->log_file, "stderr");
 	cfg->uid = (uid_t)-1;
@@ -189,6 +197,40 @@ settings_set_metrics(struct settings *cfg, const char *value, char *err,
 	return 0;
 }
 
+/* A repeatable range key: each value adds a range; empty (any or none,
+ * as --check-config prints an empty list) empties the list. */
+static int
+settings_add_cidr(struct cidr_list *l, const char *value, const char *empty,
+    char *err, size_t errlen)
+{
+	if (strcmp(value, empty) == 0) {
+		l->n = 0;
+		return 0;
+	}
+	return cidr_list_add(l, value, err, errlen);
+}
+
+/* "none", or a number in 1..hi. */
+static int
+parse_limit(const char *value, long long hi, int *out, char *err,
+    size_t errlen)
+{
+	long long v;
+
+	if (strcmp(value, "none") == 0) {
+		*out = 0;
+		return 0;
+	}
+	if (parse_number(value, 1, hi, &v, err, errlen) == 0) {
+		*out = (int)v;
+		return 0;
+	}
+	if (*value < '0' || *value > '9')
+		snprintf(err, errlen, "expected a number or none, got '%s'",
+		    value);
+	return -1;
+}
+
 int
 settings_set(struct settings *cfg, const char *key, const char *value,
     char *err, size_t errlen)
@@ -197,6 +239,23 @@ settings_set(struct settings *cfg, const char *key, const char *value,
 
 	if (strcmp(key, "listen") == 0)
 		return settings_add_listen(cfg, value, err, errlen);
+	if (strcmp(key, "allow") == 0)
+		return settings_add_cidr(&cfg->acl.allow, value, "any", err,
+		    errlen);
+	if (strcmp(key, "deny") == 0)
+		return settings_add_cidr(&cfg->acl.deny, value, "none", err,
+		    errlen);
+	if (strcmp(key, "proxy_from") == 0)
+		return settings_add_cidr(&cfg->proxy_from, value, "any", err,
+		    errlen);
+	if (strcmp(key, "max_conns_per_ip") == 0)
+		return parse_limit(value, CONNS_MAX, &cfg->max_conns_per_ip, err,
+		    errlen);
+	if (strcmp(key, "udp_rate_per_ip") == 0)
+		return parse_limit(value, UDP_RATE_MAX, &cfg->udp_rate_per_ip,
+		    err, errlen);
+	if (strcmp(key, "proxy_timeout") == 0)
+		return timeout_parse(value, &cfg->proxy_timeout, err, errlen);
 	if (strcmp(key, "backlog") == 0) {
 		if (parse_number(value, 1, INT_MAX, &v, err, errlen) != 0)
 			return -1;
@@ -445,20 +504,44 @@ settings_option_name(const char *key, char *buf, size_t len)
 	return buf;
 }
 
+/* The repeatable keys: the command line's first one replaces the file's
+ * whole list.  Returns the key's bit, 0 if it is not one. */
+static unsigned
+settings_list_reset(struct settings *cfg, const char *key, unsigned done)
+{
+	static const char *const lists[] = { "listen", "allow", "deny",
+	    "proxy_from" };
+	unsigned bit = 0;
+
+	for (unsigned i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+		if (strcmp(key, lists[i]) == 0)
+			bit = 1u << i;
+	if (bit == 0 || (done & bit))
+		return bit;
+	if (bit == 1u)
+		cfg->nlisten = 0;
+	else if (bit == 2u)
+		cfg->acl.allow.n = 0;
+	else if (bit == 4u)
+		cfg->acl.deny.n = 0;
+	else
+		cfg->proxy_from.n = 0;
+	return bit;
+}
+
 int
 settings_compose(struct settings *cfg, const struct settings_source *src,
     char *err, size_t errlen)
 {
 	char why[SETTINGS_ERRLEN];
-	int listen_from_cli = 0;
+	unsigned from_cli = 0;
 
 	settings_defaults(cfg);
 	if (src->path != NULL && settings_load(cfg, src->path, err, errlen) != 0)
 		return -1;
 	for (int i = 0; i < src->nargs; i++) {
 		const struct settings_arg *a = &src->args[i];
-		if (strcmp(a->key, "listen") == 0 && !listen_from_cli++)
-			cfg->nlisten = 0;
+		from_cli |= settings_list_reset(cfg, a->key, from_cli);
 		if (settings_set(cfg, a->key, a->value, why, sizeof(why)) != 0) {
 			char opt[64];
 			if (a->optname != NULL)
@@ -561,6 +644,28 @@ settings_finish(struct settings *cfg, char *err, size_t errlen)
 	return settings_derive(cfg, nofile, start_fds, err, errlen);
 }
 
+static void
+settings_print_cidrs(FILE *fp, const char *key, const struct cidr_list *l,
+    const char *empty)
+{
+	char buf[CIDR_STRLEN];
+
+	if (l->n == 0)
+		fprintf(fp, "%s = %s\n", key, empty);
+	for (int i = 0; i < l->n; i++)
+		fprintf(fp, "%s = %s\n", key, cidr_format(&l->v[i], buf,
+		    sizeof(buf)));
+}
+
+static void
+settings_print_limit(FILE *fp, const char *key, int v)
+{
+	if (v == 0)
+		fprintf(fp, "%s = none\n", key);
+	else
+		fprintf(fp, "%s = %d\n", key, v);
+}
+
 void
 settings_print(const struct settings *cfg, FILE *fp)
 {
@@ -577,6 +682,7 @@ settings_print(const struct settings *cfg, FILE *fp)
 	fprintf(fp, "max_pending = %zu\n", cfg->max_pending);
 	fprintf(fp, "udp_rcvbuf = %d\n", cfg->udp_rcvbuf);
 	fprintf(fp, "max_conns = %d\n", cfg->max_conns);
+	settings_print_limit(fp, "max_conns_per_ip", cfg->max_conns_per_ip);
 	fprintf(fp, "threads = %d\n", cfg->threads);
 	fprintf(fp, "idle_timeout = %s\n", timeout_format(cfg->idle_timeout,
 	    buf, sizeof(buf)));
@@ -584,6 +690,12 @@ settings_print(const struct settings *cfg, FILE *fp)
 	    buf, sizeof(buf)));
 	fprintf(fp, "shutdown_timeout = %s\n",
 	    timeout_format(cfg->shutdown_timeout, buf, sizeof(buf)));
+	fprintf(fp, "proxy_timeout = %s\n", timeout_format(cfg->proxy_timeout,
+	    buf, sizeof(buf)));
+	settings_print_cidrs(fp, "proxy_from", &cfg->proxy_from, "any");
+	settings_print_cidrs(fp, "allow", &cfg->acl.allow, "any");
+	settings_print_cidrs(fp, "deny", &cfg->acl.deny, "none");
+	settings_print_limit(fp, "udp_rate_per_ip", cfg->udp_rate_per_ip);
 	fprintf(fp, "log_level = %s\n", log_level_name(cfg->log_level));
 	fprintf(fp, "log_file = %s\n", cfg->log_file);
 	fprintf(fp, "daemon = %s\n", cfg->daemon ? "yes" : "no");

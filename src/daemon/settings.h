@@ -9,6 +9,8 @@
 #include <sys/types.h>
 
 #include "addr.h"
+#include "admit.h"
+#include "cidr.h"
 #include "listen_opts.h"
 #include "log.h"
 #include "timeout.h"
@@ -28,10 +30,15 @@ struct settings {
 	size_t		max_pending;
 	int		udp_rcvbuf;	/* bytes per udp: listener */
 	int		max_conns;	/* 0: derive from RLIMIT_NOFILE */
+	int		max_conns_per_ip;	/* 0: none */
 	int		threads;
 	timeout_us	idle_timeout;
 	timeout_us	write_timeout;
 	timeout_us	shutdown_timeout;
+	timeout_us	proxy_timeout;		/* a PROXY header's arrival */
+	struct cidr_list proxy_from;		/* empty: any sender */
+	struct acl	acl;			/* allow and deny */
+	int		udp_rate_per_ip;	/* datagrams/s; 0: none */
 	enum log_level	log_level;
 	char		log_file[PATH_MAX];	/* stderr, syslog or a path */
 	int		daemon;			/* -d: detach */
@@ -73,7 +80,8 @@ int	settings_base_dir(char *buf, size_t len);
 int	settings_path(const char *value, char *out, size_t outlen, char *err,
 	    size_t errlen);
 
-/* Set one key from its text value.  "listen" appends.  Returns 0, or -1
+/* Set one key from its text value.  The repeatable keys (listen, allow,
+ * deny, proxy_from) append.  Returns 0, or -1
  * with the reason (without the key) in err. */
 int	settings_set(struct settings *cfg, const char *key, const char *value,
 	    char *err, size_t errlen);

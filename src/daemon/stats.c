@@ -194,11 +194,12 @@ stats_format(const struct stats_snap *s, char *buf, size_t len)
 	    " closed_eof=%" PRIu64 " closed_shutdown=%" PRIu64
 	    " closed_reset=%" PRIu64 " closed_error=%" PRIu64
 	    " rejected_acl=%" PRIu64 " rejected_per_ip=%" PRIu64
-	    " rejected_proxy=%" PRIu64 " rejected_error=%" PRIu64
+	    " proxy_errors=%" PRIu64 " rejected_error=%" PRIu64
 	    " error_pauses=%" PRIu64 " limit_paused_ms=%" PRIu64
 	    " error_paused_ms=%" PRIu64 " pending_bytes=%" PRIu64
 	    " backpressure_pauses=%" PRIu64 " dgrams_in=%" PRIu64
-	    " accepting=%d",
+	    " accepting=%d dgrams_loop=%" PRIu64 " dgrams_acl=%" PRIu64
+	    " dgrams_rate=%" PRIu64,
 	    stats_open_conns(s), v[ST_OPENED],
 	    v[ST_BYTES_IN], v[ST_BYTES_OUT], v[ST_DGRAMS], v[ST_DGRAMS_DROPPED],
 	    v[ST_DGRAMS_KERNEL_DROPS],
@@ -211,6 +212,8 @@ stats_format(const struct stats_snap *s, char *buf, size_t len)
 	    v[ST_REJECTED_PROXY], v[ST_REJECTED_ERROR],
 	    v[ST_ERROR_PAUSES], s->paused_us[STATS_PAUSE_LIMIT] / 1000,
 	    s->paused_us[STATS_PAUSE_ERROR] / 1000, v[ST_PENDING],
-	    v[ST_BACKPRESSURE_PAUSES], v[ST_DGRAMS_IN], stats_accepting(s));
+	    v[ST_BACKPRESSURE_PAUSES], v[ST_DGRAMS_IN], stats_accepting(s),
+	    v[ST_DGRAMS_DROPPED_LOOP], v[ST_DGRAMS_DROPPED_ACL],
+	    v[ST_DGRAMS_DROPPED_RATE]);
 	return buf;
 }

@@ -32,12 +32,16 @@ enum stat_id {
 	ST_CLOSED_SHUTDOWN,
 	ST_REJECTED_ACL,	/* accepted, then refused: by an access list */
 	ST_REJECTED_PER_IP,	/* ... a per-address limit */
-	ST_REJECTED_PROXY,	/* ... a bad PROXY protocol header */
+	ST_REJECTED_PROXY,	/* ... a bad PROXY protocol header, or a
+				 * sender not in proxy_from */
 	ST_REJECTED_ERROR,	/* ... it could not be set up */
 	ST_BACKPRESSURE_PAUSES,	/* a client's replies reached max_pending */
 	ST_DGRAMS_DROPPED,	/* UDP replies the kernel refused */
 	ST_DGRAMS_KERNEL_DROPS,	/* UDP datagrams the kernel dropped before we
 				 * read them: our receive queue was full */
+	ST_DGRAMS_DROPPED_LOOP,	/* UDP from an echo-loop port, or ourselves */
+	ST_DGRAMS_DROPPED_ACL,	/* UDP refused by allow or deny */
+	ST_DGRAMS_DROPPED_RATE,	/* UDP over udp_rate_per_ip */
 	ST_ACCEPT_ERRORS,	/* accept() failures: EMFILE and friends */
 	ST_LIMIT_PAUSES,	/* times accepting paused at max_conns */
 	ST_ERROR_PAUSES,	/* times accepting paused after accept errors */

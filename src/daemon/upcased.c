@@ -20,7 +20,7 @@
 
 /* What this build can do beyond the core echo, for -V; optional parts
  * add themselves here as they come. */
-#define FEATURES " systemd-notify socket-activation reuseport metrics"
+#define FEATURES " systemd-notify socket-activation reuseport metrics proxy-protocol"
 
 #define OPT_KEY		256	/* + index into settings_keys */
 #define OPT_CHECK	(OPT_KEY + 100)
@@ -37,7 +37,8 @@ upcased_usage(FILE *fp)
 "                       ADDR is HOST:PORT, [IPV6]:PORT, *:PORT, unix:PATH or\n"
 "                       udp:HOST:PORT (repeatable, up to 32; default\n"
 "                       127.0.0.1:8080).  Options after it: reuseport (TCP,\n"
-"                       udp); mode=0660 owner=NAME group=NAME (unix)\n"
+"                       udp); proxy_protocol (TCP); mode=0660 owner=NAME\n"
+"                       group=NAME (unix)\n"
 "  -c, --config FILE    read key = value settings; options override them\n"
 "      --check-config   validate, print the effective settings, exit\n"
 "  -d, --daemon         detach into the background (daemon = yes)\n"

@@ -14,6 +14,7 @@
 #include "conn.h"
 #include "log.h"
 #include "looplag.h"
+#include "proxy_wait.h"
 #include "worker.h"
 
 struct worker {
@@ -26,6 +27,7 @@ struct worker {
 	struct conn_env		 env;
 	struct stats		 stats;
 	timeout_us		 shutdown_timeout;
+	struct acl		 acl;		/* env.admit reads it */
 
 	int			 efd;		/* eventfd: wake-up */
 	struct event		*wake_ev;
@@ -33,11 +35,13 @@ struct worker {
 	struct looplag		*lag;
 
 	pthread_mutex_t		 mu;		/* guards the fields below */
-	evutil_socket_t		*queue;
+	struct worker_conn	*queue;
 	size_t			 qlen, qcap;
 	int			 stop_requested;
 	int			 retune_requested;
 	struct worker_tunables	 retune;
+	struct worker_tunables	 taken;		/* worker thread only: retune
+						 * as taken, off the lock */
 
 	int			 stopping;	/* worker thread only */
 	int			 stopped;
@@ -46,10 +50,25 @@ struct worker {
 	uint64_t		 dropped;
 };
 
+/* Connections served, and those still waiting for their PROXY header. */
+static int
+worker_busy(const struct worker *w)
+{
+	return w->env.nconns + w->env.nwaiting;
+}
+
+/* Every connection closed at once, the waiting ones too. */
+static void
+worker_close_all(struct worker *w)
+{
+	conn_close_all(&w->env);
+	proxy_wait_close_all(&w->env);
+}
+
 static void
 worker_check_stopped(struct worker *w)
 {
-	if (!w->stopping || w->stopped || w->env.nconns > 0)
+	if (!w->stopping || w->stopped || worker_busy(w) > 0)
 		return;
 	w->stopped = 1;
 	if (w->deadline_ev != NULL)
@@ -73,11 +92,11 @@ worker_deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
 
-	if (w->env.nconns > 0)
+	if (worker_busy(w) > 0)
 		log_warn("shutdown timeout: closing %d connection%s with "
-		    "replies still pending", w->env.nconns,
-		    w->env.nconns == 1 ? "" : "s");
-	conn_close_all(&w->env);
+		    "replies still pending", worker_busy(w),
+		    worker_busy(w) == 1 ? "" : "s");
+	worker_close_all(w);
 	worker_check_stopped(w);
 }
 
@@ -90,10 +109,10 @@ begin_stop(struct worker *w)
 		return;
 	w->stopping = 1;
 	conn_shutdown_all(&w->env);
-	if (w->env.nconns > 0 && timeout_tv(w->shutdown_timeout, &tv) != NULL) {
+	if (worker_busy(w) > 0 && timeout_tv(w->shutdown_timeout, &tv) != NULL) {
 		w->deadline_ev = evtimer_new(w->base, worker_deadline_cb, w);
 		if (w->deadline_ev == NULL || evtimer_add(w->deadline_ev, &tv) != 0)
-			conn_close_all(&w->env);
+			worker_close_all(w);
 	}
 	worker_check_stopped(w);
 }
@@ -122,7 +141,7 @@ worker_common_timeout(struct worker *w, timeout_us t, const struct timeval **out
 static int
 worker_apply(struct worker *w, const struct worker_tunables *t)
 {
-	const struct timeval *idle, *write;
+	const struct timeval *idle, *write, *proxy;
 	int rc = 0;
 
 	if (t->chunk_size != w->env.chunk_size) {
@@ -136,10 +155,13 @@ worker_apply(struct worker *w, const struct worker_tunables *t)
 	}
 	w->env.max_pending = t->max_pending;
 	w->shutdown_timeout = t->shutdown_timeout;
+	w->acl = t->acl;
 	if (worker_common_timeout(w, t->idle_timeout, &idle) == 0 &&
-	    worker_common_timeout(w, t->write_timeout, &write) == 0) {
+	    worker_common_timeout(w, t->write_timeout, &write) == 0 &&
+	    worker_common_timeout(w, t->proxy_timeout, &proxy) == 0) {
 		w->env.idle_tv = idle;
 		w->env.write_tv = write;
+		w->env.proxy_tv = proxy;
 	} else {
 		rc = -1;
 	}
@@ -149,14 +171,30 @@ worker_apply(struct worker *w, const struct worker_tunables *t)
 	return rc;
 }
 
+/* In w's thread: a connection handed over, served or its PROXY header
+ * awaited. */
+static void
+worker_serve(struct worker *w, const struct worker_conn *wc)
+{
+	struct conn_origin o;
+
+	if (wc->proxy) {
+		proxy_wait_start(&w->env, wc->fd);
+		return;
+	}
+	memset(&o, 0, sizeof(o));
+	o.slot = wc->slot;
+	conn_open(&w->env, wc->fd, &o);
+}
+
 static void
 wake_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
-	evutil_socket_t *q;
+	struct worker_conn *q;
 	size_t n;
 	uint64_t count;
-	struct worker_tunables t;
+	struct worker_tunables *t = &w->taken;
 	int stop, retune;
 
 	if (read(w->efd, &count, sizeof(count)) < 0 && errno != EAGAIN)
@@ -170,14 +208,14 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 	retune = w->retune_requested;
 	w->retune_requested = 0;
 	if (retune)
-		t = w->retune;
+		*t = w->retune;
 	pthread_mutex_unlock(&w->mu);
 
 	if (retune)
-		worker_apply(w, &t);
+		worker_apply(w, t);
 
 	for (size_t i = 0; i < n; i++)
-		conn_new(&w->env, q[i]);
+		worker_serve(w, &q[i]);
 	free(q);
 	if (w->id == 0 && w->hooks.woken != NULL)
 		w->hooks.woken(w->hooks.arg);
@@ -187,7 +225,7 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 
 struct worker *
 worker_new(int id, const struct settings *cfg, struct event_base *base,
-    const struct worker_hooks *hooks)
+    const struct worker_hooks *hooks, struct perip *perip)
 {
 	struct worker *w;
 
@@ -221,10 +259,17 @@ worker_new(int id, const struct settings *cfg, struct event_base *base,
 	w->env.stats = &w->stats;
 	w->env.closed = conn_gone;
 	w->env.arg = w;
+	w->acl = cfg->acl;
+	w->env.admit.acl = &w->acl;
+	w->env.admit.proxy_from = NULL;	/* senders are checked at accept */
+	w->env.admit.perip = perip;
+	w->env.admit.stats = &w->stats;
 	LIST_INIT(&w->env.conns);
+	LIST_INIT(&w->env.waiting);
 	/* NULL would silently mean "no timeout": fail instead. */
 	if (worker_common_timeout(w, cfg->idle_timeout, &w->env.idle_tv) != 0 ||
-	    worker_common_timeout(w, cfg->write_timeout, &w->env.write_tv) != 0)
+	    worker_common_timeout(w, cfg->write_timeout, &w->env.write_tv) != 0 ||
+	    worker_common_timeout(w, cfg->proxy_timeout, &w->env.proxy_tv) != 0)
 		goto fail_timeout;
 	return w;
 fail_timeout:
@@ -275,25 +320,26 @@ worker_wake(struct worker *w)
 }
 
 void
-worker_give(struct worker *w, evutil_socket_t fd)
+worker_give(struct worker *w, const struct worker_conn *wc)
 {
 	int was_empty;
 
 	if (!w->own_thread) {
-		conn_new(&w->env, fd);
+		worker_serve(w, wc);
 		return;
 	}
 	pthread_mutex_lock(&w->mu);
 	if (w->qlen == w->qcap) {
 		size_t cap = w->qcap ? w->qcap * 2 : 16;
-		evutil_socket_t *q = realloc(w->queue, cap * sizeof(*q));
+		struct worker_conn *q = realloc(w->queue, cap * sizeof(*q));
 		if (q == NULL) {
 			pthread_mutex_unlock(&w->mu);
 			if (w->dropped++ == 0)
 				log_warn("worker %d: out of memory: dropping "
 				    "a connection (the next are counted until "
 				    "one is handed over)", w->id);
-			evutil_closesocket(fd);
+			evutil_closesocket(wc->fd);
+			perip_give(w->env.admit.perip, wc->slot);
 			w->hooks.conn_closed(w->hooks.arg);
 			return;
 		}
@@ -301,7 +347,7 @@ worker_give(struct worker *w, evutil_socket_t fd)
 		w->qcap = cap;
 	}
 	was_empty = w->qlen == 0;
-	w->queue[w->qlen++] = fd;
+	w->queue[w->qlen++] = *wc;
 	pthread_mutex_unlock(&w->mu);
 	if (w->dropped > 0) {
 		log_notice("worker %d: handing connections over again (%llu "
@@ -321,6 +367,8 @@ worker_tunables_of(const struct settings *cfg, struct worker_tunables *t)
 	t->idle_timeout = cfg->idle_timeout;
 	t->write_timeout = cfg->write_timeout;
 	t->shutdown_timeout = cfg->shutdown_timeout;
+	t->proxy_timeout = cfg->proxy_timeout;
+	t->acl = cfg->acl;
 }
 
 void
@@ -358,9 +406,11 @@ worker_free(struct worker *w)
 	if (w->thread_started)
 		pthread_join(w->thread, NULL);
 	if (w->base != NULL)
-		conn_close_all(&w->env);
-	for (size_t i = 0; i < w->qlen; i++)
-		evutil_closesocket(w->queue[i]);
+		worker_close_all(w);
+	for (size_t i = 0; i < w->qlen; i++) {
+		evutil_closesocket(w->queue[i].fd);
+		perip_give(w->env.admit.perip, w->queue[i].slot);
+	}
 	free(w->queue);
 	free(w->env.scratch);
 	if (w->deadline_ev != NULL)

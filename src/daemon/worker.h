@@ -5,10 +5,18 @@
 
 #include <event2/event.h>
 
+#include "perip.h"
 #include "settings.h"
 #include "stats.h"
 
 struct worker;
+
+/* An accepted connection handed to a worker. */
+struct worker_conn {
+	evutil_socket_t		 fd;
+	int			 proxy;	/* a PROXY header comes first */
+	struct perip_slot	*slot;	/* its place in the per-address count */
+};
 
 struct worker_hooks {
 	/* In the worker's thread, after one of its connections is gone. */
@@ -21,13 +29,17 @@ struct worker_hooks {
 };
 
 /* base NULL: the worker creates its own and runs it on a new thread at
- * worker_start(); otherwise it lives on the given (main) loop. */
+ * worker_start(); otherwise it lives on the given (main) loop.  perip is
+ * the count of connections per address every worker shares (NULL: none
+ * is kept). */
 struct worker *worker_new(int id, const struct settings *cfg,
-	    struct event_base *base, const struct worker_hooks *hooks);
+	    struct event_base *base, const struct worker_hooks *hooks,
+	    struct perip *perip);
 int	worker_start(struct worker *w);
 
-/* From the main thread: serve fd on w (direct if w runs there). */
-void	worker_give(struct worker *w, evutil_socket_t fd);
+/* From the main thread: serve the connection on w (direct if w runs
+ * there). */
+void	worker_give(struct worker *w, const struct worker_conn *wc);
 
 /* From any thread: wake w's loop (its hooks' woken runs on worker 0). */
 void	worker_wake(struct worker *w);
@@ -39,6 +51,8 @@ struct worker_tunables {
 	timeout_us	idle_timeout;
 	timeout_us	write_timeout;
 	timeout_us	shutdown_timeout;
+	timeout_us	proxy_timeout;
+	struct acl	acl;
 };
 void	worker_tunables_of(const struct settings *cfg, struct worker_tunables *t);
 

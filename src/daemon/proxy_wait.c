@@ -1,0 +1,247 @@
+/* proxy_wait.c: read a connection's PROXY header into a small buffer of
+ * its own as the bytes come (a header may be split across segments),
+ * proxy_timeout after the accept at most (a deadline, not an idle timer:
+ * a sender dribbling a byte at a time gains nothing); once it is whole, admit the client it names
+ * and hand the descriptor to conn.c, with the bytes that came after the
+ * header in the same read to be served first.  The header itself is never
+ * echoed.  A connection here has its own event and callback, so the
+ * per-message path of every connection is the same as without PROXY. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "log.h"
+#include "proxy_hdr.h"
+#include "proxy_wait.h"
+
+struct proxy_wait {
+	struct conn_env		*env;
+	struct event		*ev;		/* reading */
+	struct event		*deadline;	/* proxy_timeout */
+	LIST_ENTRY(proxy_wait)	 link;
+	unsigned char		*buf;
+	size_t			 len, cap;
+	size_t			 want;	/* proxy_parse()'s "read up to" */
+};
+
+/* The balancer's address, for the log. */
+static char *
+proxy_wait_peer(evutil_socket_t fd, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0)
+		return strcpy(buf, "(unknown peer)");
+	return addr_format_peer((struct sockaddr *)&ss, sl, buf, len);
+}
+
+/* Forget pw; the descriptor is closed unless keep_fd. */
+static void
+proxy_wait_free(struct proxy_wait *pw, int keep_fd)
+{
+	struct conn_env *env = pw->env;
+	evutil_socket_t fd = event_get_fd(pw->ev);
+
+	LIST_REMOVE(pw, link);
+	env->nwaiting--;
+	event_free(pw->ev);
+	if (pw->deadline != NULL)
+		event_free(pw->deadline);
+	if (!keep_fd)
+		evutil_closesocket(fd);
+	free(pw->buf);
+	free(pw);
+}
+
+/* No valid header: closed, counted, logged at debug with the sender. */
+static void
+proxy_wait_fail(struct proxy_wait *pw, const char *why)
+{
+	struct conn_env *env = pw->env;
+
+	if (log_get_level() >= LOG_DEBUG) {
+		char peer[ADDR_STRLEN];
+		log_debug("proxy %s: %s", proxy_wait_peer(event_get_fd(pw->ev),
+		    peer, sizeof(peer)), why);
+	}
+	stats_add(env->stats, ST_REJECTED_PROXY, 1);
+	proxy_wait_free(pw, 0);
+	env->closed(env->arg);
+}
+
+/* Refused after its header (allow, deny, the per-address limit: counted
+ * by admit), or nothing to serve it with. */
+static void
+proxy_wait_drop(struct proxy_wait *pw)
+{
+	struct conn_env *env = pw->env;
+
+	proxy_wait_free(pw, 0);
+	env->closed(env->arg);
+}
+
+/* A whole header: the connection becomes its client's. */
+static void
+proxy_wait_done(struct proxy_wait *pw, const struct proxy_hdr *h, size_t n)
+{
+	struct conn_env *env = pw->env;
+	evutil_socket_t fd = event_get_fd(pw->ev);
+	struct conn_origin o;
+	char via[ADDR_STRLEN + 8], peer[ADDR_STRLEN];
+	unsigned char *data;
+
+	memset(&o, 0, sizeof(o));
+	if (log_get_level() >= LOG_DEBUG) {
+		proxy_wait_peer(fd, peer, sizeof(peer));
+		if (h->local)
+			snprintf(via, sizeof(via), "(PROXY %s)", h->version == 1 ?
+			    "UNKNOWN" : "LOCAL");
+		else
+			snprintf(via, sizeof(via), "via %s", peer);
+		o.via = via;
+	}
+	/* A health check (LOCAL, UNKNOWN) is the balancer itself, which
+	 * proxy_from let in: allow and deny are for clients. */
+	if (!h->local) {
+		o.peer = (const struct sockaddr *)&h->src;
+		o.peerlen = h->srclen;
+		if (admit_client(&env->admit, o.peer, o.peerlen, o.via != NULL ?
+		    peer : NULL, &o.slot) != 0) {
+			proxy_wait_drop(pw);
+			return;
+		}
+	}
+	/* conn_open serves the rest of this read from our buffer: it is
+	 * freed only after. */
+	data = pw->buf;
+	o.data = data + n;
+	o.len = pw->len - n;
+	pw->buf = NULL;
+	proxy_wait_free(pw, 1);
+	conn_open(env, fd, &o);
+	free(data);
+}
+
+/* Room for want more bytes, up to the largest header. */
+static int
+proxy_wait_room(struct proxy_wait *pw)
+{
+	size_t need = pw->len + pw->want;
+	unsigned char *p;
+
+	if (need <= pw->cap)
+		return 0;
+	if (need > PROXY_HDR_MAX)
+		need = PROXY_HDR_MAX;
+	if ((p = realloc(pw->buf, need)) == NULL)
+		return -1;
+	pw->buf = p;
+	pw->cap = need;
+	return 0;
+}
+
+/* Read what there is.  Returns 1 while the header is still to come, 0
+ * once pw is gone (served, or closed). */
+static int
+proxy_wait_read(struct proxy_wait *pw)
+{
+	evutil_socket_t fd = event_get_fd(pw->ev);
+	struct proxy_hdr h;
+	char err[256];
+	ssize_t r;
+	size_t n;
+
+	if (proxy_wait_room(pw) != 0) {
+		log_warn("out of memory reading a PROXY header: closing");
+		stats_add(pw->env->stats, ST_REJECTED_ERROR, 1);
+		proxy_wait_drop(pw);
+		return 0;
+	}
+	r = read(fd, pw->buf + pw->len, pw->cap - pw->len);
+	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return 1;
+	if (r <= 0) {
+		snprintf(err, sizeof(err), "%s before a complete PROXY header",
+		    r == 0 ? (pw->len == 0 ? "closed" : "closed mid-way") :
+		    strerror(errno));
+		proxy_wait_fail(pw, err);
+		return 0;
+	}
+	pw->len += (size_t)r;
+	switch (proxy_parse(pw->buf, pw->len, &h, &n, err, sizeof(err))) {
+	case PROXY_MORE:
+		pw->want = n;
+		return 1;
+	case PROXY_BAD:
+		proxy_wait_fail(pw, err);
+		return 0;
+	case PROXY_DONE:
+		break;
+	}
+	proxy_wait_done(pw, &h, n);
+	return 0;
+}
+
+static void
+proxy_wait_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	proxy_wait_read(arg);
+}
+
+/* proxy_timeout is up.  Bytes that arrived in the same loop iteration
+ * still count: they are read first. */
+static void
+proxy_wait_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct proxy_wait *pw = arg;
+	int unread = 0;
+
+	if (ioctl(event_get_fd(pw->ev), FIONREAD, &unread) == 0 && unread > 0 &&
+	    proxy_wait_read(pw) == 0)
+		return;
+	proxy_wait_fail(pw, "no complete PROXY header in time (proxy_timeout)");
+}
+
+void
+proxy_wait_start(struct conn_env *env, evutil_socket_t fd)
+{
+	struct proxy_wait *pw = calloc(1, sizeof(*pw));
+
+	if (pw == NULL)
+		goto fail;
+	pw->env = env;
+	pw->want = PROXY_V1_MAX;
+	pw->ev = event_new(env->base, fd, EV_READ | EV_PERSIST,
+	    proxy_wait_read_cb, pw);
+	if (pw->ev == NULL || event_add(pw->ev, NULL) != 0)
+		goto fail;
+	if (env->proxy_tv != NULL && ((pw->deadline = evtimer_new(env->base,
+	    proxy_wait_deadline_cb, pw)) == NULL ||
+	    evtimer_add(pw->deadline, env->proxy_tv) != 0))
+		goto fail;
+	LIST_INSERT_HEAD(&env->waiting, pw, link);
+	env->nwaiting++;
+	return;
+fail:
+	log_warn("cannot set up a connection: %s", strerror(errno));
+	if (pw != NULL && pw->ev != NULL)
+		event_free(pw->ev);
+	if (pw != NULL && pw->deadline != NULL)
+		event_free(pw->deadline);
+	free(pw);
+	evutil_closesocket(fd);
+	stats_add(env->stats, ST_REJECTED_ERROR, 1);
+	env->closed(env->arg);
+}
+
+void
+proxy_wait_close_all(struct conn_env *env)
+{
+	while (!LIST_EMPTY(&env->waiting))
+		proxy_wait_drop(LIST_FIRST(&env->waiting));
+}

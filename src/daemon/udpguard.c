@@ -1,0 +1,223 @@
+/* udpguard.c: echo loops, access lists and a per-source rate, checked for
+ * every datagram on the main loop (where every UDP listener runs, so the
+ * table needs no lock).  With no access list and no rate, a datagram
+ * costs a compare of its port and one per UDP listener (inline, in
+ * udpguard.h); the rest is here. */
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cidr.h"
+#include "settings.h"
+#include "udpguard.h"
+
+#define RATE_SLOTS	4096		/* a power of 2: 4096 addresses */
+#define RATE_PROBE	8		/* slots looked at per address */
+
+struct udpguard_rate {
+	uint8_t		used;
+	uint8_t		key[9];		/* as perip.c: IPv4, or IPv6 /64 */
+	double		tokens;
+	uint64_t	seen_ns;	/* last datagram; oldest is evicted */
+};
+
+_Static_assert(UDPGUARD_SELF_MAX == SETTINGS_MAX_LISTEN, "a slot for each "
+    "listener");
+
+/* Bucket chains an attacker cannot aim at. */
+static uint64_t udpguard_seed;
+
+struct udpguard *
+udpguard_new(const struct acl *acl)
+{
+	struct udpguard *g = calloc(1, sizeof(*g));
+	struct timespec ts;
+
+	if (g == NULL)
+		return NULL;
+	g->acl = acl;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	udpguard_seed = UINT64_C(0x9e3779b97f4a7c15) ^ (uint64_t)ts.tv_nsec;
+	return g;
+}
+
+void
+udpguard_free(struct udpguard *g)
+{
+	if (g == NULL)
+		return;
+	free(g->table);
+	free(g);
+}
+
+/* A look at every datagram, or at those from one of our ports (by their
+ * port modulo 64: one from another port that shares its bit is looked at
+ * for nothing, and passes). */
+static void
+udpguard_set_mask(struct udpguard *g)
+{
+	g->look_mask = 0;
+	for (int i = 0; i < g->nself; i++)
+		g->look_mask |= UINT64_C(1) << (g->self[i].port & 63);
+	if (g->rate > 0 || g->acl->allow.n > 0 || g->acl->deny.n > 0)
+		g->look_mask = ~UINT64_C(0);
+}
+
+int
+udpguard_retune(struct udpguard *g, int rate)
+{
+	int rc = 0;
+
+	if (rate > 0 && g->table == NULL &&
+	    (g->table = calloc(RATE_SLOTS, sizeof(*g->table))) == NULL) {
+		rate = 0;
+		rc = -1;
+	}
+	g->rate = rate;
+	udpguard_set_mask(g);
+	return rc;
+}
+
+void
+udpguard_set_self(struct udpguard *g, const struct addr *self, int n)
+{
+	static const uint8_t zero[16];
+
+	g->nself = 0;
+	for (int i = 0; i < n && i < UDPGUARD_SELF_MAX; i++) {
+		struct udpguard_self *s = &g->self[g->nself];
+
+		if (cidr_ip_of((const struct sockaddr *)&self[i].ss, self[i].len,
+		    &s->ip) != 0)
+			continue;
+		s->port = addr_port(&self[i]);
+		s->any = self[i].any || memcmp(s->ip.b, zero, s->ip.v6 ? 16 :
+		    4) == 0;
+		g->nself++;
+	}
+	udpguard_set_mask(g);
+}
+
+/* The small services whose replies would start a loop with an echo:
+ * echo, discard, daytime, chargen, time, ntp, and port 0, which no one
+ * sends from. */
+static int
+udpguard_loop_port(unsigned port)
+{
+	switch (port) {
+	case 0: case 7: case 9: case 13: case 19: case 37: case 123:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* From one of our own listening addresses and ports.  The port is
+ * compared first: most datagrams need nothing more. */
+static int
+udpguard_is_self(const struct udpguard *g, unsigned port,
+    const struct sockaddr_storage *sa, socklen_t len)
+{
+	struct cidr_ip ip;
+
+	for (int i = 0; i < g->nself; i++) {
+		const struct udpguard_self *s = &g->self[i];
+
+		if ((unsigned)s->port != port)
+			continue;
+		if (s->any)
+			return 1;
+		if (cidr_ip_of((const struct sockaddr *)sa, len, &ip) == 0 &&
+		    s->ip.v6 == ip.v6 && memcmp(s->ip.b, ip.b, ip.v6 ? 16 :
+		    4) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static uint64_t
+udpguard_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The bucket for ip: found, a free slot, or the slot unseen longest
+ * among those its address may use. */
+static struct udpguard_rate *
+udpguard_bucket(struct udpguard *g, const struct cidr_ip *ip, uint64_t now,
+    int *fresh)
+{
+	uint8_t key[9] = { ip->v6 };
+	uint64_t h = udpguard_seed;
+	struct udpguard_rate *victim = NULL;
+
+	memcpy(key + 1, ip->b, ip->v6 ? 8 : 4);
+	for (int i = 0; i < 9; i++) {
+		h ^= key[i];
+		h *= UINT64_C(0x100000001b3);
+	}
+	h ^= h >> 31;
+	for (int k = 0; k < RATE_PROBE; k++) {
+		struct udpguard_rate *e = &g->table[(h + (uint64_t)k) &
+		    (RATE_SLOTS - 1)];
+
+		if (e->used && memcmp(e->key, key, sizeof(key)) == 0) {
+			*fresh = 0;
+			return e;
+		}
+		if (victim == NULL || !e->used || (victim->used &&
+		    e->seen_ns < victim->seen_ns))
+			victim = e;
+	}
+	victim->used = 1;
+	memcpy(victim->key, key, sizeof(key));
+	victim->seen_ns = now;
+	*fresh = 1;
+	return victim;
+}
+
+/* A token bucket of one second's worth: a burst of rate datagrams, then
+ * rate per second. */
+static int
+udpguard_over_rate(struct udpguard *g, const struct cidr_ip *ip)
+{
+	uint64_t now = udpguard_now_ns();
+	int fresh;
+	struct udpguard_rate *e = udpguard_bucket(g, ip, now, &fresh);
+
+	if (fresh)
+		e->tokens = g->rate;
+	else
+		e->tokens += (double)(now - e->seen_ns) * g->rate / 1e9;
+	if (e->tokens > g->rate)
+		e->tokens = g->rate;
+	e->seen_ns = now;
+	if (e->tokens < 1)
+		return 1;
+	e->tokens -= 1;
+	return 0;
+}
+
+enum udpguard_verdict
+udpguard_look(struct udpguard *g, const struct sockaddr_storage *sa,
+    socklen_t len)
+{
+	unsigned port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
+	struct cidr_ip ip;
+
+	if (udpguard_loop_port(port) || udpguard_is_self(g, port, sa, len))
+		return UDPGUARD_LOOP;
+	if ((g->rate == 0 && g->acl->allow.n == 0 && g->acl->deny.n == 0) ||
+	    cidr_ip_of((const struct sockaddr *)sa, len, &ip) != 0)
+		return UDPGUARD_PASS;
+	if (!acl_permits(g->acl, &ip))
+		return UDPGUARD_ACL;
+	if (g->rate > 0 && udpguard_over_rate(g, &ip))
+		return UDPGUARD_RATE;
+	return UDPGUARD_PASS;
+}

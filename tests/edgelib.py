@@ -1,0 +1,99 @@
+"""edgelib: what the tests of upcased at the edge share -- PROXY protocol
+headers built by hand (after haproxy.org's proxy-protocol.txt), clients
+bound to a chosen source address, raw IPv4/UDP datagrams with a forged
+source, and waiting on the counters of the stats line."""
+import ipaddress
+import socket
+import struct
+import time
+
+from itlib import SLOW, TestFailure, expect
+
+V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def proxy_v1(src, dst):
+    """'PROXY TCP4|TCP6 SRC DST SPORT DPORT\\r\\n'; src None: UNKNOWN."""
+    if src is None:
+        return b"PROXY UNKNOWN\r\n"
+    fam = "TCP6" if ":" in src[0] else "TCP4"
+    return ("PROXY %s %s %s %d %d\r\n" % (fam, src[0], dst[0], src[1],
+                                          dst[1])).encode()
+
+
+def proxy_v2(src, dst, tlvs=b""):
+    """The binary header; src None: LOCAL."""
+    if src is None:
+        return V2_SIG + b"\x20\x00" + struct.pack("!H", len(tlvs)) + tlvs
+    ip = ipaddress.ip_address(src[0])
+    fam = 0x21 if ip.version == 6 else 0x11
+    body = (ip.packed + ipaddress.ip_address(dst[0]).packed +
+            struct.pack("!HH", src[1], dst[1]) + tlvs)
+    return V2_SIG + b"\x21" + bytes([fam]) + struct.pack("!H", len(body)) + body
+
+
+def connect_from(source, addr, timeout=10):
+    """A TCP client bound to source ('127.0.0.5' or '::1') connected to
+    (host, port)."""
+    fam = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.settimeout(timeout * SLOW)
+    s.bind((source, 0))
+    s.connect(addr)
+    return s
+
+
+def refused(s, probe=b"?"):
+    """Whether the server closed s without answering: send probe, read."""
+    try:
+        s.sendall(probe)
+        return s.recv(100) == b""
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+
+
+def wait_stats(d, cond, what, timeout=20):
+    """Poll upcased's stats line (SIGUSR1) until cond(stats) holds."""
+    deadline = time.monotonic() + timeout * SLOW
+    while True:
+        st = d.stats()
+        if cond(st):
+            return st
+        if time.monotonic() > deadline:
+            raise TestFailure("%s: not within %.0f s; stats: %r" %
+                              (what, timeout * SLOW, st))
+        time.sleep(0.02)  # no event says "counted": poll, gently
+
+
+def raw_udp(src, sport, dst, dport, data):
+    """An IPv4 datagram with the source we say, through a raw socket
+    (root only).  Returns False if raw sockets are not allowed."""
+    try:
+        raw = socket.socket(socket.AF_INET, socket.SOCK_RAW,
+                            socket.IPPROTO_RAW)
+    except PermissionError:
+        return False
+    udp = struct.pack("!HHHH", sport, dport, 8 + len(data), 0) + data
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64,
+                     socket.IPPROTO_UDP, 0, socket.inet_aton(src),
+                     socket.inet_aton(dst))
+    with raw:
+        raw.sendto(ip + udp, (dst, 0))
+    return True
+
+
+def host_port(addr):
+    """'127.0.0.1:5' -> ('127.0.0.1', 5); '[::1]:5' -> ('::1', 5)."""
+    host, port = addr.rsplit(":", 1)
+    return host.strip("[]"), int(port)
+
+
+def expect_served(s, data=b"ping"):
+    s.sendall(data)
+    got = b""
+    while len(got) < len(data):
+        chunk = s.recv(len(data) - len(got))
+        if not chunk:
+            break
+        got += chunk
+    expect(got == data.upper(), "served", data.upper(), got)
