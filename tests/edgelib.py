@@ -83,7 +83,10 @@ def raw_udp(src, sport, dst, dport, data):
 
 
 def host_port(addr):
-    """'127.0.0.1:5' -> ('127.0.0.1', 5); '[::1]:5' -> ('::1', 5)."""
+    """'127.0.0.1:5' -> ('127.0.0.1', 5); '[::1]:5' -> ('::1', 5); the
+    same for udp: addresses."""
+    if addr.startswith("udp:"):
+        addr = addr[4:]
     host, port = addr.rsplit(":", 1)
     return host.strip("[]"), int(port)
 
