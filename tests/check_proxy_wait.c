@@ -119,7 +119,7 @@ fx_connect(void)
 
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0,
 	    sv), 0);
-	proxy_wait_start(&F.env, sv[0]);
+	proxy_wait_start(&F.env, sv[0], NULL, 0);
 	return sv[1];
 }
 

@@ -3,8 +3,8 @@
 with the headers haproxy sends: the header consumed and never echoed, the
 bytes after it served, the header's client in the -v log; bad, truncated,
 oversized, missing and late headers closed and counted (proxy_errors);
-only proxy_from may send a header; a health check (LOCAL, UNKNOWN) is not
-held against allow; a plain listener next to it is untouched; the keys
+only proxy_from may send a header; a health check (LOCAL, UNKNOWN, or a
+header naming its own sender) is not held against allow; a plain listener next to it is untouched; the keys
 reload."""
 import os
 import re
@@ -166,6 +166,12 @@ def test_health_checks_skip_allow():
             expect_served(s, b"check")
             s.close()
             d.wait_log(r" debug open 127\.0\.0\.1:\d+ \(PROXY %s\)$" % tag)
+        # haproxy's v1 checks name the check's own address and port.
+        s = connect(d.addr)
+        s.sendall(proxy_v1(s.getsockname(), dst))
+        expect_served(s, b"check")
+        s.close()
+        d.wait_log(r" debug open 127\.0\.0\.1:\d+ \(PROXY self\)$")
         s = connect(d.addr)
         expect(refused(s, proxy_v2(("198.51.100.1", 9), dst)),
                "a client outside allow, named by the header, is refused")

@@ -13,7 +13,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <netinet/in.h>
+
 #include "addr.h"
+#include "cidr.h"
 #include "log.h"
 #include "proxy_hdr.h"
 #include "proxy_wait.h"
@@ -26,23 +29,24 @@ struct proxy_wait {
 	unsigned char		*buf;
 	size_t			 len, cap;
 	size_t			 want;	/* proxy_parse()'s "read up to" */
+	struct sockaddr_storage	 peer;	/* the balancer */
+	socklen_t		 peerlen;
 };
 
 /* The balancer's address, for the log. */
 static char *
-proxy_wait_peer(evutil_socket_t fd, char *buf, size_t len)
+proxy_wait_peer(const struct proxy_wait *pw, char *buf, size_t len)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-
-	if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0)
+	if (pw->peerlen == 0)
 		return strcpy(buf, "(unknown peer)");
-	return addr_format_peer((struct sockaddr *)&ss, sl, buf, len);
+	return addr_format_peer((const struct sockaddr *)&pw->peer, pw->peerlen,
+	    buf, len);
 }
 
-/* Forget pw; the descriptor is closed unless keep_fd. */
+/* Forget pw; the descriptor is closed unless keep_fd, the memory freed
+ * unless keep_mem. */
 static void
-proxy_wait_free(struct proxy_wait *pw, int keep_fd)
+proxy_wait_free(struct proxy_wait *pw, int keep_fd, int keep_mem)
 {
 	struct conn_env *env = pw->env;
 	evutil_socket_t fd = event_get_fd(pw->ev);
@@ -55,7 +59,8 @@ proxy_wait_free(struct proxy_wait *pw, int keep_fd)
 	if (!keep_fd)
 		evutil_closesocket(fd);
 	free(pw->buf);
-	free(pw);
+	if (!keep_mem)
+		free(pw);
 }
 
 /* No valid header: closed, counted, logged at debug with the sender. */
@@ -66,11 +71,11 @@ proxy_wait_fail(struct proxy_wait *pw, const char *why)
 
 	if (log_get_level() >= LOG_DEBUG) {
 		char peer[ADDR_STRLEN];
-		log_debug("proxy %s: %s", proxy_wait_peer(event_get_fd(pw->ev),
-		    peer, sizeof(peer)), why);
+		log_debug("proxy %s: %s", proxy_wait_peer(pw, peer,
+		    sizeof(peer)), why);
 	}
 	stats_add(env->stats, ST_REJECTED_PROXY, 1);
-	proxy_wait_free(pw, 0);
+	proxy_wait_free(pw, 0, 0);
 	env->closed(env->arg);
 }
 
@@ -81,33 +86,72 @@ proxy_wait_drop(struct proxy_wait *pw)
 {
 	struct conn_env *env = pw->env;
 
-	proxy_wait_free(pw, 0);
+	proxy_wait_free(pw, 0, 0);
 	env->closed(env->arg);
 }
 
-/* A whole header: the connection becomes its client's. */
+/* Whether the header names its own sender: the connection's peer, port
+ * and all.  That is how haproxy's v1 health checks fill the line (as
+ * proxy-protocol.txt advises: getsockname() and getpeername()); nobody
+ * else can be at that address and port. */
+static int
+proxy_wait_names_itself(const struct proxy_wait *pw, const struct proxy_hdr *h)
+{
+	struct sockaddr_storage a, b;
+	socklen_t alen = h->srclen, blen = pw->peerlen;
+
+	if (pw->peerlen == 0 || alen > sizeof(a))
+		return 0;
+	memcpy(&a, &h->src, alen);
+	memcpy(&b, &pw->peer, blen);
+	cidr_unmap(&a, &alen);
+	cidr_unmap(&b, &blen);
+	if (alen != blen || a.ss_family != b.ss_family)
+		return 0;
+	if (a.ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const struct sockaddr_in *)&a;
+		const struct sockaddr_in *y = (const struct sockaddr_in *)&b;
+		return x->sin_port == y->sin_port &&
+		    x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (a.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)&a;
+		const struct sockaddr_in6 *y = (const struct sockaddr_in6 *)&b;
+		return x->sin6_port == y->sin6_port &&
+		    memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
+	}
+	return 0;
+}
+
+/* A whole header: the connection becomes its client's.  The balancer's
+ * own connections (a health check: LOCAL, UNKNOWN, or a header naming
+ * its sender) keep the balancer's address, which proxy_from let in:
+ * allow, deny and the per-address limit are for clients. */
 static void
 proxy_wait_done(struct proxy_wait *pw, const struct proxy_hdr *h, size_t n)
 {
 	struct conn_env *env = pw->env;
 	evutil_socket_t fd = event_get_fd(pw->ev);
+	int own = h->local || proxy_wait_names_itself(pw, h);
 	struct conn_origin o;
 	char via[ADDR_STRLEN + 8], peer[ADDR_STRLEN];
 	unsigned char *data;
 
 	memset(&o, 0, sizeof(o));
+	if (pw->peerlen > 0) {
+		o.peer = (const struct sockaddr *)&pw->peer;
+		o.peerlen = pw->peerlen;
+	}
 	if (log_get_level() >= LOG_DEBUG) {
-		proxy_wait_peer(fd, peer, sizeof(peer));
-		if (h->local)
-			snprintf(via, sizeof(via), "(PROXY %s)", h->version == 1 ?
-			    "UNKNOWN" : "LOCAL");
+		proxy_wait_peer(pw, peer, sizeof(peer));
+		if (own)
+			snprintf(via, sizeof(via), "(PROXY %s)", !h->local ?
+			    "self" : h->version == 1 ? "UNKNOWN" : "LOCAL");
 		else
 			snprintf(via, sizeof(via), "via %s", peer);
 		o.via = via;
 	}
-	/* A health check (LOCAL, UNKNOWN) is the balancer itself, which
-	 * proxy_from let in: allow and deny are for clients. */
-	if (!h->local) {
+	if (!own) {
 		o.peer = (const struct sockaddr *)&h->src;
 		o.peerlen = h->srclen;
 		if (admit_client(&env->admit, o.peer, o.peerlen, o.via != NULL ?
@@ -116,15 +160,17 @@ proxy_wait_done(struct proxy_wait *pw, const struct proxy_hdr *h, size_t n)
 			return;
 		}
 	}
-	/* conn_open serves the rest of this read from our buffer: it is
-	 * freed only after. */
+	/* conn_open serves the rest of this read from our buffer, and logs
+	 * the balancer's address of a health check: both are freed only
+	 * after. */
 	data = pw->buf;
 	o.data = data + n;
 	o.len = pw->len - n;
 	pw->buf = NULL;
-	proxy_wait_free(pw, 1);
+	proxy_wait_free(pw, 1, 1);
 	conn_open(env, fd, &o);
 	free(data);
+	free(pw);
 }
 
 /* Room for want more bytes, up to the largest header. */
@@ -208,13 +254,23 @@ proxy_wait_deadline_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 void
-proxy_wait_start(struct conn_env *env, evutil_socket_t fd)
+proxy_wait_start(struct conn_env *env, evutil_socket_t fd,
+    const struct sockaddr *peer, socklen_t len)
 {
 	struct proxy_wait *pw = calloc(1, sizeof(*pw));
 
 	if (pw == NULL)
 		goto fail;
 	pw->env = env;
+	if (peer != NULL && len <= sizeof(pw->peer)) {
+		memcpy(&pw->peer, peer, len);
+		pw->peerlen = len;
+	} else {
+		pw->peerlen = sizeof(pw->peer);
+		if (getpeername(fd, (struct sockaddr *)&pw->peer,
+		    &pw->peerlen) != 0)
+			pw->peerlen = 0;
+	}
 	pw->want = PROXY_V1_MAX;
 	pw->ev = event_new(env->base, fd, EV_READ | EV_PERSIST,
 	    proxy_wait_read_cb, pw);

@@ -7,10 +7,12 @@
 
 #include "conn.h"
 
-/* Wait on env's loop for fd's PROXY header.  A bad or late header closes
+/* Wait on env's loop for fd's PROXY header; peer is the balancer, as
+ * accept() told it (NULL: ask the socket).  A bad or late header closes
  * fd, counted as a PROXY rejection; env->closed runs then, as for any
  * connection that ends. */
-void	proxy_wait_start(struct conn_env *env, evutil_socket_t fd);
+void	proxy_wait_start(struct conn_env *env, evutil_socket_t fd,
+	    const struct sockaddr *peer, socklen_t len);
 
 /* Close every connection still waiting (shutdown deadline, exit). */
 void	proxy_wait_close_all(struct conn_env *env);

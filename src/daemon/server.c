@@ -168,15 +168,20 @@ static int
 server_take(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
     socklen_t len, int proxy)
 {
-	struct worker_conn wc = { fd, proxy, NULL };
+	struct worker_conn wc;
 	struct worker *w;
 	int n;
 
 	stats_add(main_stats(srv), ST_ACCEPTED, 1);
+	wc.fd = fd;
+	wc.proxy = proxy;
 	if (admit_accepted(&srv->admit, sa, len, proxy, &wc.slot) != 0) {
 		evutil_closesocket(fd);
 		return -1;
 	}
+	wc.peerlen = len <= sizeof(wc.peer) ? len : 0;
+	if (wc.peerlen > 0)
+		memcpy(&wc.peer, sa, len);
 	w = srv->workers[srv->next_worker++ % (unsigned)srv->nworkers];
 	n = atomic_fetch_add(&srv->conns, 1) + 1;
 	worker_give(w, &wc);

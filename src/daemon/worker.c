@@ -179,11 +179,16 @@ worker_serve(struct worker *w, const struct worker_conn *wc)
 	struct conn_origin o;
 
 	if (wc->proxy) {
-		proxy_wait_start(&w->env, wc->fd);
+		proxy_wait_start(&w->env, wc->fd, (const struct sockaddr *)&wc->peer,
+		    wc->peerlen);
 		return;
 	}
 	memset(&o, 0, sizeof(o));
 	o.slot = wc->slot;
+	if (wc->peerlen > 0) {
+		o.peer = (const struct sockaddr *)&wc->peer;
+		o.peerlen = wc->peerlen;
+	}
 	conn_open(&w->env, wc->fd, &o);
 }
 

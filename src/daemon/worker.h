@@ -16,6 +16,10 @@ struct worker_conn {
 	evutil_socket_t		 fd;
 	int			 proxy;	/* a PROXY header comes first */
 	struct perip_slot	*slot;	/* its place in the per-address count */
+	/* Its peer as accept() told it: a peer that resets at once has
+	 * none to getpeername() by the time the log wants it. */
+	struct sockaddr_storage	 peer;
+	socklen_t		 peerlen;
 };
 
 struct worker_hooks {
