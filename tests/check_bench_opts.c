@@ -132,6 +132,12 @@ START_TEST(test_each_option)
 	ck_assert(o.max_loss == 2.5);
 	OK("udp:[::1]:9", "-s", "65507", "--max-loss", "0", "--pipeline", "8");
 	ck_assert_uint_eq(o.size, 65507);
+	OK("--send-proxy", "v2", "--proxy-source", "10.0.0.0/24");
+	ck_assert_int_eq(o.send_proxy, 2);
+	ck_assert(o.has_proxy_source && o.proxy_source.bits == 24);
+	OK("--send-proxy", "v1", "[::1]:9", "--churn");
+	ck_assert_int_eq(o.send_proxy, 1);
+	ck_assert(!o.has_proxy_source);
 	/* Options after the address work too. */
 	OK("127.0.0.1:7", "-c", "3");
 	ck_assert_int_eq(o.conns, 3);
@@ -204,6 +210,14 @@ static const struct {
 	{ { "--max-loss", "101", "udp:127.0.0.1:9" }, "--max-loss" },
 	{ { "--max-loss", "-1", "udp:127.0.0.1:9" }, "--max-loss" },
 	{ { "--max-loss", "nan", "udp:127.0.0.1:9" }, "--max-loss" },
+	{ { "--send-proxy", "v3" }, "--send-proxy" },
+	{ { "--send-proxy", "2" }, "--send-proxy" },
+	{ { "--send-proxy", "v1", "udp:127.0.0.1:9" }, "--send-proxy" },
+	{ { "--send-proxy", "v2", "unix:/tmp/u.sock" }, "--send-proxy" },
+	{ { "--proxy-source", "10.0.0.0/8" }, "--proxy-source" },
+	{ { "--send-proxy", "v2", "--proxy-source", "10.0.0.1/8" },
+	    "--proxy-source" },
+	{ { "--send-proxy", "v2", "--proxy-source", "any" }, "--proxy-source" },
 	{ { "127.0.0.1" }, "ADDR" },
 	{ { "127.0.0.1:99999" }, "ADDR" },
 	{ { "127.0.0.1:9", "127.0.0.1:10" }, "ADDR" },

@@ -3,6 +3,7 @@ headers built by hand (after haproxy.org's proxy-protocol.txt), clients
 bound to a chosen source address, raw IPv4/UDP datagrams with a forged
 source, and waiting on the counters of the stats line."""
 import ipaddress
+import re
 import socket
 import struct
 import time
@@ -100,3 +101,15 @@ def expect_served(s, data=b"ping"):
             break
         got += chunk
     expect(got == data.upper(), "served", data.upper(), got)
+
+
+def logged(d, pattern, timeout=20):
+    """Wait until some line of d's log so far matches (unlike wait_log,
+    which reads only new lines, and which stats() moves past)."""
+    rx = re.compile(pattern)
+    deadline = time.monotonic() + timeout * SLOW
+    while not any(rx.search(line) for line in list(d.lines)):
+        if time.monotonic() > deadline:
+            raise TestFailure("no log line matching %r; log:\n%s" %
+                              (pattern, "\n".join(d.lines[-20:])))
+        time.sleep(0.02)

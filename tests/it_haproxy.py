@@ -23,7 +23,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from itlib import Daemon, SLOW, TestFailure, bupper, expect, run_tests  # noqa: E402
-from edgelib import refused  # noqa: E402
+from edgelib import logged, refused  # noqa: E402
 
 HAPROXY = shutil.which("haproxy")
 SOURCES = ["127.0.0.%d" % i for i in range(2, 10)]
@@ -205,18 +205,6 @@ def clients(target, n, jobs=10, sizes=(1, 65536)):
         t.join(300 * SLOW)
     expect(not errors, "every reply byte right", [], errors[:5])
     return results
-
-
-def logged(d, pattern, timeout=20):
-    """Wait until some line of d's log so far matches (unlike wait_log,
-    which reads only new lines, and which stats() moves past)."""
-    rx = re.compile(pattern)
-    deadline = time.monotonic() + timeout * SLOW
-    while not any(rx.search(line) for line in list(d.lines)):
-        if time.monotonic() > deadline:
-            raise TestFailure("no log line matching %r; log:\n%s" %
-                              (pattern, "\n".join(d.lines[-20:])))
-        time.sleep(0.02)
 
 
 def opened(d):

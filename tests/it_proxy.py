@@ -15,8 +15,8 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from itlib import Daemon, connect, expect, recv_until_eof, run_tests  # noqa: E402
-from edgelib import (connect_from, expect_served, host_port, proxy_v1,  # noqa: E402
-                     proxy_v2, refused, wait_stats)
+from edgelib import (connect_from, expect_served, host_port, logged,  # noqa: E402
+                     proxy_v1, proxy_v2, refused, wait_stats)
 
 PROXY_LISTEN = "127.0.0.1:0 proxy_protocol"
 
@@ -202,6 +202,49 @@ def test_plain_listener_next_to_it_echoes_everything():
         d.stop()
 
 
+def bench(*args):
+    import subprocess
+    from itlib import UPCASE, SLOW
+    p = subprocess.run([UPCASE, "bench", "-q", "--json"] + list(args),
+                       capture_output=True, text=True, timeout=120 * SLOW)
+    import json
+    return p.returncode, (json.loads(p.stdout) if p.stdout.strip() else {}), \
+        p.stderr
+
+
+def test_bench_send_proxy():
+    # upcase bench speaks PROXY too: every connection starts with a
+    # header, naming our address or, with --proxy-source, the range's
+    # n-th one; max_conns_per_ip then sees those addresses.
+    with Daemon("-v", "--max-conns-per-ip", "1", listen=(PROXY_LISTEN,)) as d:
+        for v in ("v1", "v2"):
+            rc, out, err = bench("-c", "4", "-n", "400", "--send-proxy", v,
+                                 "--proxy-source", "10.9.0.0/30", d.addr)
+            expect(rc == 0 and out.get("errors") == 0 and
+                   out.get("messages") >= 400, "bench --send-proxy %s, "
+                   "four clients of one connection each" % v, 0,
+                   (rc, out.get("errors"), err))
+        for ip in ("10.9.0.0", "10.9.0.1", "10.9.0.2", "10.9.0.3"):
+            logged(d, r" debug open %s:\d+ via 127\.0\.0\.1:\d+$" %
+                   re.escape(ip))
+        # Four connections from two addresses: two are over the limit.
+        rc, out, err = bench("-c", "4", "-d", "1", "--send-proxy", "v2",
+                             "--proxy-source", "10.9.0.0/31", d.addr)
+        expect(rc == 3 and out["errors_by_kind"]["reset"] +
+               out["errors_by_kind"]["close"] == 2, "two connections "
+               "refused", 2, (rc, out.get("errors_by_kind"), err))
+        st = d.stats()
+        expect(st["rejected_per_ip"] == 2 and st["proxy_errors"] == 0,
+               "counted per address", "rejected_per_ip=2", st)
+        d.stop()
+    # Without --send-proxy a proxy listener refuses bench's connections.
+    with Daemon(listen=(PROXY_LISTEN,)) as d:
+        rc, out, err = bench("-c", "1", "-n", "1", d.addr)
+        expect(rc == 3 and d.stats()["proxy_errors"] == 1, "no header: "
+               "refused", 3, (rc, err))
+        d.stop()
+
+
 def test_check_config_and_reload():
     tmp = tempfile.TemporaryDirectory()
     path = os.path.join(tmp.name, "upcased.conf")
@@ -253,5 +296,6 @@ if __name__ == "__main__":
         test_only_proxy_from_may_send_a_header,
         test_health_checks_skip_allow,
         test_plain_listener_next_to_it_echoes_everything,
+        test_bench_send_proxy,
         test_check_config_and_reload,
     ])

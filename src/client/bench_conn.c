@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include "bench-internal.h"
+#include "cidr.h"
+#include "proxy_hdr.h"
 #include "sock.h"
 
 /* Messages per sendmsg(). */
@@ -439,11 +441,50 @@ bconn_pump(struct bconn *c, uint64_t now)
 	return 0;
 }
 
+/*
+ * --send-proxy: the PROXY header a balancer would send, before anything
+ * else: our own address, or with --proxy-source the range's idx-th (with
+ * our port).  It is sent whole or the connection fails: at most 104
+ * bytes into a socket just connected, whose buffer is empty.
+ */
+static int
+bconn_send_proxy(struct bconn *c)
+{
+	const struct bench_opts *o = c->w->o;
+	struct sockaddr_storage me;
+	socklen_t len = sizeof(me);
+	unsigned char hdr[PROXY_V1_MAX + 1];
+	struct cidr_ip ip;
+	size_t n;
+
+	if (getsockname(c->fd, (struct sockaddr *)&me, &len) != 0) {
+		bconn_fail_errno(c, BENCH_ERR_CONNECT, errno);
+		return -1;
+	}
+	if (o->has_proxy_source) {
+		cidr_nth(&o->proxy_source, (uint64_t)c->idx, &ip);
+		cidr_sockaddr(&ip, ntohs(((struct sockaddr_in *)&me)->sin_port),
+		    &me);
+	}
+	n = o->send_proxy == 1 ?
+	    proxy_build_v1(hdr, sizeof(hdr), (struct sockaddr *)&me,
+	    (const struct sockaddr *)&o->addr.ss) :
+	    proxy_build_v2(hdr, sizeof(hdr), (struct sockaddr *)&me,
+	    (const struct sockaddr *)&o->addr.ss);
+	if (n == 0 || send(c->fd, hdr, n, MSG_NOSIGNAL) != (ssize_t)n) {
+		bconn_fail(c, BENCH_ERR_IO, "cannot send the PROXY header whole");
+		return -1;
+	}
+	return 0;
+}
+
 static void
 bconn_established(struct bconn *c, uint64_t now)
 {
 	struct bench_worker *w = c->w;
 
+	if (w->o->send_proxy && bconn_send_proxy(c) != 0)
+		return;
 	bconn_state(c, BCONN_OPEN);
 	c->progress = now;
 	ctr_add(w, BENCH_ESTABLISHED, 1);

@@ -27,12 +27,15 @@ enum {
 	OPT_MAX_LOSS,
 	OPT_HDR_LOG,
 	OPT_PLOT,
+	OPT_SEND_PROXY,
+	OPT_PROXY_SOURCE,
 };
 
 const char bench_usage[] =
 "usage: upcase bench [-c N] [-d SECONDS | -n TOTAL] [-s BYTES] [-t SECONDS]\n"
 "                    [-T THREADS] [--pipeline K] [--connect-rate R]\n"
 "                    [--rate R | --churn | --idle N] [--max-loss PCT]\n"
+"                    [--send-proxy V [--proxy-source CIDR]]\n"
 "                    [--json] [--hdr-log FILE] [--plot FILE.svg] [-q] [ADDR]\n"
 "       upcase bench merge [--json] A.json B.json ...\n"
 "Load upcased at ADDR (default " BENCH_DEFAULT_ADDR ") and check every reply\n"
@@ -65,6 +68,10 @@ const char bench_usage[] =
 "                        (default 0: any loss is status 4)\n"
 "      --sources N       connect from 127.0.0.1 .. 127.0.0.N (IPv4 loopback\n"
 "                        ADDR only; default: as many as the ports need)\n"
+"      --send-proxy V    start every connection with a PROXY header, V is\n"
+"                        v1 or v2 (for a proxy_protocol listener)\n"
+"      --proxy-source CIDR  the clients the headers name: connection i is\n"
+"                        the range's i-th address (default: our own)\n"
 "      --seed N          payload seed (default: from the clock)\n"
 "  -q, --quiet           no progress line on stderr\n"
 "  -h, --help            this text\n"
@@ -97,6 +104,8 @@ static const struct option longopts[] = {
 	{ "max-loss", required_argument, NULL, OPT_MAX_LOSS },
 	{ "hdr-log", required_argument, NULL, OPT_HDR_LOG },
 	{ "plot", required_argument, NULL, OPT_PLOT },
+	{ "send-proxy", required_argument, NULL, OPT_SEND_PROXY },
+	{ "proxy-source", required_argument, NULL, OPT_PROXY_SOURCE },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -339,6 +348,16 @@ check_conflicts(const struct bench_opts *o, const struct seen *seen,
 		    "(127.x.x.x:PORT), not %s", o->addr_text);
 		return -1;
 	}
+	if (o->has_proxy_source && !o->send_proxy) {
+		snprintf(err, errlen, "--proxy-source: the addresses go in PROXY "
+		    "headers: needs --send-proxy");
+		return -1;
+	}
+	if (o->send_proxy && o->addr.kind != ADDR_TCP) {
+		snprintf(err, errlen, "--send-proxy: a PROXY header starts a TCP "
+		    "connection, not %s", o->addr_text);
+		return -1;
+	}
 	if (o->addr.kind != ADDR_UDP) {
 		if (seen->max_loss) {
 			snprintf(err, errlen, "--max-loss: only for a udp: ADDR "
@@ -466,6 +485,24 @@ bench_opts_parse(struct bench_opts *o, int argc, char **argv, char *err,
 				o->plot = optarg;
 			else
 				o->hdr_log = optarg;
+			break;
+		case OPT_SEND_PROXY:
+			if (strcmp(optarg, "v1") == 0 || strcmp(optarg, "v2") == 0) {
+				o->send_proxy = optarg[1] - '0';
+				break;
+			}
+			snprintf(err, errlen, "--send-proxy: v1 or v2, not '%s'",
+			    optarg);
+			rc = -1;
+			break;
+		case OPT_PROXY_SOURCE:
+			o->has_proxy_source = 1;
+			if ((rc = cidr_parse(optarg, &o->proxy_source, err,
+			    errlen)) != 0) {
+				char why[BENCH_ERRLEN];
+				snprintf(why, sizeof(why), "%s", err);
+				snprintf(err, errlen, "--proxy-source: %s", why);
+			}
 			break;
 		case OPT_SEED:
 			rc = parse_uint("--seed", optarg, 0, UINT64_MAX, 0,

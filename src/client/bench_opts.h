@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "cidr.h"
 
 #define BENCH_DEFAULT_ADDR	"127.0.0.1:8080"
 #define BENCH_DEFAULT_CONNS	50
@@ -46,6 +47,10 @@ struct bench_opts {
 	uint64_t	timeout_us;	/* -t */
 	uint64_t	seed;		/* --seed: the payloads */
 	int		sources;	/* --sources; 0: as needed */
+	int		send_proxy;	/* --send-proxy: 1 or 2; 0: none */
+	int		has_proxy_source;
+	struct cidr	proxy_source;	/* --proxy-source: the header's
+					 * clients, one per connection */
 	double		max_loss;	/* --max-loss: udp loss (percent) that
 					 * still exits 0 */
 	int		json;
