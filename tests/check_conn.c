@@ -64,26 +64,13 @@ pattern(size_t i)
 	return (unsigned char)set[((uint32_t)i * 2654435761u >> 13) % 40];
 }
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#define now_s	check_now_s
 
 /* Everything logged so far (the tail, if it is long). */
 static const char *
 fx_log(void)
 {
-	off_t end = lseek(F.log_fd, 0, SEEK_END);
-	off_t from = end > (off_t)sizeof(F.log) - 1 ?
-	    end - (off_t)sizeof(F.log) + 1 : 0;
-	ssize_t n = pread(F.log_fd, F.log, (size_t)(end - from), from);
-
-	F.log[n > 0 ? n : 0] = '\0';
-	return F.log;
+	return check_log_tail(F.log_fd, F.log, sizeof(F.log));
 }
 
 static int
