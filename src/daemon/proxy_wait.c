@@ -1,19 +1,19 @@
 /* proxy_wait.c: read a connection's PROXY header into a small buffer of
  * its own as the bytes come (a header may be split across segments),
  * proxy_timeout after the accept at most (a deadline, not an idle timer:
- * a sender dribbling a byte at a time gains nothing); once it is whole, admit the client it names
- * and hand the descriptor to conn.c, with the bytes that came after the
- * header in the same read to be served first.  The header itself is never
- * echoed.  A connection here has its own event and callback, so the
- * per-message path of every connection is the same as without PROXY. */
+ * a sender dribbling a byte at a time gains nothing); once it is whole,
+ * admit the client it names and hand the descriptor to conn.c, with the
+ * bytes that came after the header in the same read to be served first.
+ * The header itself is never echoed.  A connection here has its own
+ * event and callback, so the per-message path of every connection is the
+ * same as without PROXY. */
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <netinet/in.h>
 
 #include "addr.h"
 #include "cidr.h"
