@@ -1,8 +1,14 @@
 /* admit.c: the access lists, the per-address limit and proxy_from applied
  * to one connection's address, with the refusal counted and logged. */
+#include <stdatomic.h>
+
 #include "addr.h"
 #include "admit.h"
 #include "log.h"
+
+/* A run of refusals for want of memory is logged once, whichever thread
+ * (the main loop, or a worker after a PROXY header) meets it. */
+static _Atomic int admit_nomem;
 
 int
 acl_permits(const struct acl *acl, const struct cidr_ip *ip)
@@ -45,6 +51,10 @@ admit_ip(const struct admit *a, const struct cidr_ip *ip,
 	}
 	switch (perip_take(a->perip, ip, slot)) {
 	case PERIP_OK:
+		if (atomic_load_explicit(&admit_nomem, memory_order_relaxed)) {
+			atomic_store(&admit_nomem, 0);
+			log_notice("counting connections per address again");
+		}
 		return 0;
 	case PERIP_OVER:
 		stats_add(a->stats, ST_REJECTED_PER_IP, 1);
@@ -54,8 +64,10 @@ admit_ip(const struct admit *a, const struct cidr_ip *ip,
 		break;
 	}
 	stats_add(a->stats, ST_REJECTED_ERROR, 1);
-	log_warn("out of memory counting connections per address: refusing "
-	    "one");
+	if (atomic_exchange(&admit_nomem, 1) == 0)
+		log_warn("out of memory counting connections per address: "
+		    "refusing clients (counted in rejected_error) until there "
+		    "is memory again");
 	return -1;
 }
 

@@ -203,7 +203,11 @@ proxy_wait_read(struct proxy_wait *pw)
 	size_t n;
 
 	if (proxy_wait_room(pw) != 0) {
-		log_warn("out of memory reading a PROXY header: closing");
+		/* A run of these is logged once, as in conn.c. */
+		if (pw->env->failures++ == 0)
+			log_warn("out of memory reading a PROXY header: closing "
+			    "(the next failures are counted until a connection "
+			    "is set up)");
 		stats_add(pw->env->stats, ST_REJECTED_ERROR, 1);
 		proxy_wait_drop(pw);
 		return 0;
@@ -284,7 +288,9 @@ proxy_wait_start(struct conn_env *env, evutil_socket_t fd,
 	env->nwaiting++;
 	return;
 fail:
-	log_warn("cannot set up a connection: %s", strerror(errno));
+	if (env->failures++ == 0)
+		log_warn("cannot set up a connection: %s (the next failures "
+		    "are counted until one is set up)", strerror(errno));
 	if (pw != NULL && pw->ev != NULL)
 		event_free(pw->ev);
 	if (pw != NULL && pw->deadline != NULL)
