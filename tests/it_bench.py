@@ -503,8 +503,11 @@ def test_rate_unsent_counted():
         expect(rc == 4, "status when scheduled messages were never sent", 4,
                rc)
         e = j["errors_by_kind"]
-        expect(e["timeout"] == 1 and 98 <= e["unsent"] <= 100,
-               "1 timeout and 99 unsent", {"timeout": 1, "unsent": 99}, e)
+        # 99 on a quiet machine; the schedule starts once the connect is
+        # done, so a slow connect leaves fewer due.
+        expect(e["timeout"] == 1 and 50 <= e["unsent"] <= 100,
+               "1 timeout and about 99 unsent",
+               {"timeout": 1, "unsent": "50..100"}, e)
         expect(j["errors"] == e["timeout"] + e["unsent"],
                "unsent counts among the errors", e["timeout"] + e["unsent"],
                j["errors"])
