@@ -1,8 +1,8 @@
 /* server.c: the main loop.  It owns the listeners and the signals, hands
  * each accepted connection to a worker round-robin (worker 0 runs on this
  * same loop), pauses accepting at max_conns and on descriptor exhaustion,
- * reloads (SIGHUP), restarts (SIGUSR2) and orchestrates the graceful
- * shutdown. */
+ * and orchestrates the graceful shutdown; a reload (SIGHUP) is in
+ * server_reload.c, a restart (SIGUSR2) in server_restart.c. */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -24,74 +23,16 @@
 #include "listeners.h"
 #include "log.h"
 #include "metrics.h"
-#include "notify.h"
-#include "reload.h"
-#include "restart.h"
-#include "server.h"
+#include "server-internal.h"
 #include "service.h"
 #include "udpguard.h"
 #include "worker.h"
 
 #define ACCEPT_RETRY_MS		100
-#define RESTART_TIMEOUT_S	30	/* a successor that never serves */
 
 /* The signals the main loop handles, from before the first listener. */
-static const int server_sigs[] = { SIGINT, SIGTERM, SIGUSR1, SIGHUP, SIGUSR2 };
-#define SERVER_NSIGS	((int)(sizeof(server_sigs) / sizeof(server_sigs[0])))
-
-/* Why accepting is paused.  Each reason has its own episode: a first
- * line when it starts, a last one with the counts when it ends. */
-enum pause_why {
-	PAUSE_LIMIT,		/* at max_conns */
-	PAUSE_ERROR,		/* accept() failed: EMFILE and friends */
-	PAUSE__COUNT
-};
-_Static_assert((int)PAUSE_LIMIT == (int)STATS_PAUSE_LIMIT &&
-    (int)PAUSE_ERROR == (int)STATS_PAUSE_ERROR, "a pause clock per reason");
-
-struct pause {
-	struct episode		 ep;
-	struct event		*quiet_ev;	/* ends the episode */
-	struct server		*srv;
-	enum pause_why		 why;
-};
-
-struct server {
-	struct settings		 cfg;	/* running; a reload replaces it */
-	const struct settings_source *src;
-	struct service		*svc;
-	struct event_base	*base;
-	struct worker		**workers;
-	int			 nworkers;
-	unsigned		 next_worker;
-	struct listeners	 L;
-	struct perip		*perip;	/* connections per address */
-	struct udpguard		*guard;
-	struct admit		 admit;	/* the main loop's: cfg's lists */
-	struct event		*sig_ev[SERVER_NSIGS];
-	struct event		*retry_ev;
-	struct event		*watchdog_ev;	/* WATCHDOG=1, if asked */
-	struct metrics		*metrics;	/* NULL: metrics = none */
-
-	/* A restart under way: the successor and its word. */
-	pid_t			 successor;
-	int			 successor_fd;
-	struct event		*successor_ev;
-
-	/* Written by the workers, read here. */
-	_Atomic int		 conns;
-	_Atomic int		 max_conns;	/* the workers read it too */
-	_Atomic int		 workers_stopped;
-
-	/* Main thread only. */
-	struct pause		 pause[PAUSE__COUNT];
-	int			 stopping;
-};
-
-#define is_paused(srv, why)	((srv)->pause[(why)].ep.paused)
-
-/* The main loop's counters: worker 0 runs on this thread. */
-#define main_stats(srv)		worker_stats((srv)->workers[0])
+static const int server_sigs[SERVER_NSIGS] = { SIGINT, SIGTERM, SIGUSR1,
+    SIGHUP, SIGUSR2 };
 
 /* Stop accepting for why; reason is accept()'s error for PAUSE_ERROR. */
 static void
@@ -149,8 +90,8 @@ pause_quiet_cb(evutil_socket_t fd, short what, void *arg)
 		    "%.3f s paused)", n, n == 1 ? "" : "s", (double)us / 1e6);
 }
 
-static void
-maybe_resume(struct server *srv)
+void
+server_maybe_resume(struct server *srv)
 {
 	if (srv->stopping || is_paused(srv, PAUSE_ERROR))
 		return;
@@ -243,7 +184,7 @@ retry_cb(evutil_socket_t fd, short what, void *arg)
 	struct server *srv = arg;
 
 	server_unpause(srv, PAUSE_ERROR);
-	maybe_resume(srv);
+	server_maybe_resume(srv);
 }
 
 /* Worker hooks: conn_closed and stopped run in the workers' threads. */
@@ -277,11 +218,11 @@ hook_woken(void *arg)
 		return;
 	}
 	if (is_paused(srv, PAUSE_LIMIT))
-		maybe_resume(srv);
+		server_maybe_resume(srv);
 }
 
 /* Every worker's counters, for the stats line and the metrics. */
-static struct stats *const *
+struct stats *const *
 server_stats(struct server *srv)
 {
 	static struct stats *each[SETTINGS_MAX_THREADS];
@@ -304,7 +245,7 @@ log_stats(struct server *srv)
 /* Stop accepting and let every connection finish (SIGTERM, or a
  * successor that now serves).  remove_files: ours to remove, unless a
  * successor took them over. */
-static void
+void
 server_begin_shutdown(struct server *srv, int remove_files)
 {
 	srv->stopping = 1;
@@ -322,217 +263,13 @@ server_begin_shutdown(struct server *srv, int remove_files)
 
 /* The per-address limits of cfg, at start and at each reload (the access
  * lists are read from cfg itself). */
-static void
+void
 server_apply_limits(struct server *srv)
 {
 	perip_set_limit(srv->perip, srv->cfg.max_conns_per_ip);
 	if (udpguard_retune(srv->guard, srv->cfg.udp_rate_per_ip) != 0)
 		log_warn("out of memory for the udp_rate_per_ip table: "
 		    "datagrams are not rate-limited");
-}
-
-/* The settings again, from the same sources, with the keys that cannot
- * change kept as they run. */
-static int
-server_reread(struct server *srv, struct settings *next, char *err,
-    size_t errlen)
-{
-	if (settings_compose(next, srv->src, err, errlen) != 0)
-		return -1;
-	reload_keep_fixed(&srv->cfg, next);
-	return settings_finish(next, err, errlen);
-}
-
-/*
- * SIGHUP: reopen the log; with -c, re-read the settings (the command line
- * still wins), validate them whole, then apply what may change while
- * running.  Any failure -- a bad file, a listener that cannot be bound --
- * changes nothing.
- */
-static void
-server_reload(struct server *srv)
-{
-	struct settings next;
-	char err[SETTINGS_ERRLEN], changed[512];
-	const char *path = srv->src->path;
-	int opened[SETTINGS_MAX_LISTEN], nopened = 0;
-	/* Large (the access lists): not on the stack; main thread only. */
-	static struct worker_tunables tunables;
-	struct worker_tunables *t = &tunables;
-
-	service_reloading(srv->svc);
-	if (log_reopen(err, sizeof(err)) != 0)
-		log_warn("SIGHUP: %s (logging on to the old file)", err);
-	if (path == NULL) {
-		log_notice("SIGHUP: log reopened; no config file to reload");
-		service_reloaded(srv->svc, "serving");
-		return;
-	}
-	if (server_reread(srv, &next, err, sizeof(err)) != 0) {
-		log_warn("reload failed: %s (keeping the running configuration)",
-		    err);
-		service_reloaded(srv->svc, "serving; the last reload failed");
-		return;
-	}
-	if (srv->L.from_manager && next.nlisten > 0) {
-		/* The service manager's sockets are the listeners. */
-		memcpy(next.listen, srv->cfg.listen, sizeof(next.listen));
-		next.nlisten = srv->cfg.nlisten;
-		next.listen_is_default = srv->cfg.listen_is_default;
-	}
-	/* New listeners first: if one cannot be bound, close what this
-	 * reload opened and keep everything else as it was. */
-	for (int i = 0; !srv->L.from_manager && i < next.nlisten; i++) {
-		if (listeners_find(&srv->L, &next.listen[i]) >= 0)
-			continue;
-		if (listeners_open(&srv->L, &next, &next.listen[i]) != 0) {
-			while (nopened > 0)
-				listeners_close(&srv->L, opened[--nopened], 1);
-			log_warn("reload failed: %s: a listener cannot be opened "
-			    "(keeping the running configuration)", path);
-			service_reloaded(srv->svc,
-			    "serving; the last reload failed");
-			return;
-		}
-		opened[nopened++] = srv->L.n - 1;
-	}
-	if (metrics_update(&srv->metrics, next.metrics_on, &next.metrics,
-	    server_stats(srv), srv->nworkers) != 0) {
-		while (nopened > 0)
-			listeners_close(&srv->L, opened[--nopened], 1);
-		log_warn("reload failed: %s: the metrics listener cannot be "
-		    "opened (keeping the running configuration)", path);
-		service_reloaded(srv->svc, "serving; the last reload failed");
-		return;
-	}
-	/* Listeners no longer configured: closed; their connections stay. */
-	for (int i = srv->L.n - 1; !srv->L.from_manager && i >= 0; i--) {
-		int keep = 0;
-		for (int k = 0; k < next.nlisten && !keep; k++)
-			keep = listeners_find(&srv->L, &next.listen[k]) == i;
-		if (!keep) {
-			char name[ADDR_STRLEN];
-			log_notice("closed listener %s", addr_format(
-			    &srv->L.ls[i].bound, name, sizeof(name)));
-			listeners_close(&srv->L, i, 1);
-		}
-	}
-	if (next.backlog != srv->cfg.backlog)
-		listeners_set_backlog(&srv->L, next.backlog);
-	if (next.udp_rcvbuf != srv->cfg.udp_rcvbuf)
-		listeners_set_udp_rcvbuf(&srv->L, next.udp_rcvbuf);
-	if (is_paused(srv, PAUSE_LIMIT) || is_paused(srv, PAUSE_ERROR))
-		listeners_set(&srv->L, 0);	/* new ones pause too */
-	worker_tunables_of(&next, t);
-	for (int i = 0; i < srv->nworkers; i++)
-		worker_retune(srv->workers[i], t);
-	log_set_level(next.log_level);
-	if (strcmp(next.log_file, srv->cfg.log_file) != 0 &&
-	    log_open(next.log_file, err, sizeof(err)) != 0) {
-		log_warn("reload: %s (logging on as before)", err);
-		strcpy(next.log_file, srv->cfg.log_file);
-	}
-	reload_changed_keys(&srv->cfg, &next, changed, sizeof(changed));
-	srv->cfg = next;
-	atomic_store(&srv->max_conns, next.max_conns);
-	server_apply_limits(srv);
-	if (is_paused(srv, PAUSE_LIMIT))
-		maybe_resume(srv);	/* the limit may have risen */
-	if (changed[0] != '\0')
-		log_notice("reloaded %s: changed %s", path, changed);
-	else
-		log_notice("reloaded %s: no changes", path);
-	service_reloaded(srv->svc, "serving");
-}
-
-/* The successor spoke (it serves: hand over) or died (keep serving). */
-static void
-successor_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct server *srv = arg;
-	char b;
-	ssize_t n = (what & EV_READ) ? read(fd, &b, 1) : -1;
-	int st = 0;
-
-	if (n < 0 && (what & EV_READ) && errno == EAGAIN)
-		return;
-	event_free(srv->successor_ev);
-	srv->successor_ev = NULL;
-	close(srv->successor_fd);
-	srv->successor_fd = -1;
-	if (n == 1) {
-		log_notice("restart: pid %ld serves: handing over and finishing "
-		    "our connections", (long)srv->successor);
-		srv->successor = 0;
-		/* The successor serves the metrics listener now. */
-		metrics_stop(srv->metrics);
-		srv->metrics = NULL;
-		server_begin_shutdown(srv, 0);
-		return;
-	}
-	if (n < 0)
-		kill(srv->successor, SIGKILL);	/* never became ready */
-	while (waitpid(srv->successor, &st, 0) < 0 && errno == EINTR)
-		;
-	if (n < 0)
-		log_warn("restart failed: pid %ld did not serve within %d s "
-		    "(killed); still serving", (long)srv->successor,
-		    RESTART_TIMEOUT_S);
-	else if (WIFEXITED(st))
-		log_warn("restart failed: pid %ld exited with status %d before "
-		    "serving; still serving", (long)srv->successor,
-		    WEXITSTATUS(st));
-	else
-		log_warn("restart failed: pid %ld died of signal %d before "
-		    "serving; still serving", (long)srv->successor,
-		    WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-	srv->successor = 0;
-}
-
-/* SIGUSR2: start the successor with our sockets; keep serving until it
- * says it serves too. */
-static void
-server_restart(struct server *srv)
-{
-	int fds[SETTINGS_MAX_LISTEN + 1], n;
-	char err[256], dir[PATH_MAX], names[RESTART_NAMES_MAX] = "";
-	struct timeval tv = { RESTART_TIMEOUT_S, 0 };
-
-	if (srv->successor != 0) {
-		log_warn("SIGUSR2: a restart is already under way (pid %ld)",
-		    (long)srv->successor);
-		return;
-	}
-	n = listeners_fds(&srv->L, fds, SETTINGS_MAX_LISTEN);
-	if (srv->metrics != NULL) {
-		/* Named, so that the successor tells it from a listener. */
-		for (int i = 0; i < n; i++)
-			strcat(names, "listen:");
-		strcat(names, ACTIVATION_METRICS);
-		fds[n++] = metrics_fd(srv->metrics);
-	}
-	if (settings_base_dir(dir, sizeof(dir)) != 0)
-		strcpy(dir, "/");
-	srv->successor = restart_spawn(fds, n, names[0] != '\0' ? names : NULL,
-	    service_pidfile_fd(srv->svc), dir, notify_socket(),
-	    &srv->successor_fd, err, sizeof(err));
-	if (srv->successor < 0) {
-		srv->successor = 0;
-		log_warn("restart failed: %s; still serving", err);
-		return;
-	}
-	srv->successor_ev = event_new(srv->base, srv->successor_fd,
-	    EV_READ | EV_PERSIST, successor_cb, srv);
-	if (srv->successor_ev == NULL ||
-	    event_add(srv->successor_ev, &tv) != 0) {
-		log_error("restart: cannot wait for pid %ld", (long)srv->successor);
-		kill(srv->successor, SIGKILL);
-		return;
-	}
-	n -= srv->metrics != NULL;
-	log_notice("restart: started pid %ld with %d listener%s%s",
-	    (long)srv->successor, n, n == 1 ? "" : "s", srv->metrics != NULL ?
-	    " and the metrics listener" : "");
 }
 
 static void
