@@ -60,9 +60,10 @@ upcased_usage(FILE *fp)
 	fprintf(fp,
 "\nTimeouts T are seconds with a fraction (0.25) or none, as in Python's\n"
 "settimeout.  Signals: SIGINT/SIGTERM shut down gracefully (twice: at\n"
-"once), SIGUSR1 logs counters.  Flags (daemon) are yes or no in the\n"
-"file.  Exit status: 0 after a shutdown, 1 if the server could not\n"
-"start, 2 for a bad option or configuration.\n");
+"once), SIGUSR1 logs counters, SIGHUP reopens the log and reloads -c's\n"
+"file, SIGUSR2 restarts the binary without refusing anyone.  Flags\n"
+"(daemon) are yes or no in the file.  Exit status: 0 after a shutdown,\n"
+"1 if the server could not start, 2 for a bad option or configuration.\n");
 }
 
 static struct option *
