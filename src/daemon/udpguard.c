@@ -26,6 +26,8 @@ struct udpguard_rate {
 _Static_assert(UDPGUARD_SELF_MAX == SETTINGS_MAX_LISTEN, "a slot for each "
     "listener");
 
+static void	udpguard_set_mask(struct udpguard *);
+
 /* Bucket chains an attacker cannot aim at. */
 static uint64_t udpguard_seed;
 
@@ -40,6 +42,7 @@ udpguard_new(const struct acl *acl)
 	g->acl = acl;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	udpguard_seed = UINT64_C(0x9e3779b97f4a7c15) ^ (uint64_t)ts.tv_nsec;
+	udpguard_set_mask(g);
 	return g;
 }
 
@@ -52,17 +55,24 @@ udpguard_free(struct udpguard *g)
 	free(g);
 }
 
-/* A look at every datagram, or at those from one of our ports (by their
- * port modulo 64: one from another port that shares its bit is looked at
- * for nothing, and passes). */
+static void
+udpguard_mark(struct udpguard *g, unsigned port)
+{
+	g->look_port[port >> 6] |= UINT64_C(1) << (port & 63);
+}
+
+/* A look at every datagram, or at those from a loop port or one of ours. */
 static void
 udpguard_set_mask(struct udpguard *g)
 {
-	g->look_mask = 0;
+	static const unsigned loop[] = { 0, 7, 9, 13, 19, 37, 123 };
+
+	memset(g->look_port, 0, sizeof(g->look_port));
+	for (size_t i = 0; i < sizeof(loop) / sizeof(loop[0]); i++)
+		udpguard_mark(g, loop[i]);
 	for (int i = 0; i < g->nself; i++)
-		g->look_mask |= UINT64_C(1) << (g->self[i].port & 63);
-	if (g->rate > 0 || g->acl->allow.n > 0 || g->acl->deny.n > 0)
-		g->look_mask = ~UINT64_C(0);
+		udpguard_mark(g, (unsigned)g->self[i].port);
+	g->look_all = g->rate > 0 || g->acl->allow.n > 0 || g->acl->deny.n > 0;
 }
 
 int

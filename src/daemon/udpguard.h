@@ -23,7 +23,6 @@ enum udpguard_verdict {
 	UDPGUARD_RATE,
 };
 
-#define UDPGUARD_LOOP_PORT_MAX	123	/* the highest of the ports above */
 #define UDPGUARD_SELF_MAX	32	/* SETTINGS_MAX_LISTEN */
 
 struct udpguard_rate;
@@ -33,9 +32,11 @@ struct udpguard_rate;
 struct udpguard {
 	const struct acl	*acl;
 	int			 rate;		/* 0: none */
-	/* Bit (port % 64) of each of our own UDP ports; every bit with an
-	 * access list or a rate: then every datagram is looked at. */
-	uint64_t		 look_mask;
+	/* An access list or a rate: every datagram is looked at. */
+	int			 look_all;
+	/* Else a bit per source port to look at: the loop ports and our
+	 * own UDP ports (8 KiB; the words of common ports stay cached). */
+	uint64_t		 look_port[65536 / 64];
 	struct udpguard_rate	*table;
 	int			 nself;
 	struct udpguard_self {
@@ -74,7 +75,7 @@ udpguard_check(struct udpguard *g, const struct sockaddr_storage *sa,
 	/* sin_port and sin6_port sit at the same place. */
 	unsigned port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
 
-	if (port <= UDPGUARD_LOOP_PORT_MAX || (g->look_mask >> (port & 63)) & 1)
+	if (g->look_all || (g->look_port[port >> 6] >> (port & 63)) & 1)
 		return udpguard_look(g, sa, len);
 	return UDPGUARD_PASS;
 }
