@@ -2,6 +2,7 @@
  * predecessor, served on the main loop with evconnlistener (streams) or
  * dgram.c (UDP). */
 #include <errno.h>
+#include <linux/filter.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -264,6 +265,29 @@ listeners_close_all(struct listeners *L, int remove_files)
 }
 
 /*
+ * A client whose handshake completes after the drain's last accept, in
+ * the moment before the listener is closed, would be reset once it is
+ * connected (behind haproxy: a client that got nothing back).  A socket
+ * filter that drops every packet makes the kernel drop the SYNs and the
+ * handshakes' last ACKs instead, so no connection completes into the
+ * queue any more: the client retransmits its SYN, meets the closed port
+ * and sees its connect refused, which a balancer retries elsewhere.
+ * Only on sockets that are ours alone: a filter belongs to the socket,
+ * which a successor or a service manager would keep.
+ */
+static void
+listeners_seal(evutil_socket_t fd)
+{
+	struct sock_filter drop[] = { BPF_STMT(BPF_RET | BPF_K, 0) };
+	struct sock_fprog prog = { 1, drop };
+
+	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog,
+	    sizeof(prog)) != 0)
+		log_debug("shutdown: cannot stop new connections on the "
+		    "listener (%s): they may be reset", strerror(errno));
+}
+
+/*
  * Only ever from the main loop's thread: libevent 2.1 can deadlock
  * otherwise (libevent issue 1224).
  *
@@ -325,8 +349,8 @@ listeners_set_backlog(struct listeners *L, int backlog)
  * backlog's worth per listener, so that a flood cannot hold the shutdown.
  */
 void
-listeners_drain(struct listeners *L, int backlog, listeners_take_fn take,
-    void *arg)
+listeners_drain(struct listeners *L, int backlog, int seal,
+    listeners_take_fn take, void *arg)
 {
 	int taken = 0;
 
@@ -336,6 +360,8 @@ listeners_drain(struct listeners *L, int backlog, listeners_take_fn take,
 		if (L->ls[i].lev == NULL)
 			continue;
 		lfd = evconnlistener_get_fd(L->ls[i].lev);
+		if (seal && !L->from_manager && L->ls[i].bound.kind == ADDR_TCP)
+			listeners_seal(lfd);
 		for (int n = 0; n < backlog; n++) {
 			struct sockaddr_storage ss;
 			socklen_t len = sizeof(ss);

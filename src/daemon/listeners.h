@@ -75,10 +75,12 @@ void	listeners_set_udp_rcvbuf(struct listeners *L, int bytes);
 void	listeners_set_backlog(struct listeners *L, int backlog);
 
 /* At shutdown: accept what waits in the queues (up to backlog each), and
- * give each to take(), as the accept callbacks get them. */
+ * give each to take(), as the accept callbacks get them.  seal: the
+ * sockets are ours alone (not a successor's, not a service manager's):
+ * the kernel stops completing new connections on them first. */
 typedef void (*listeners_take_fn)(void *arg, evutil_socket_t fd,
 	    const struct sockaddr *sa, socklen_t len, int proxy);
-void	listeners_drain(struct listeners *L, int backlog,
+void	listeners_drain(struct listeners *L, int backlog, int seal,
 	    listeners_take_fn take, void *arg);
 
 /* The passed socket named for the metrics listener at want (see

@@ -255,7 +255,8 @@ server_begin_shutdown(struct server *srv, int remove_files)
 		evtimer_del(srv->pause[i].quiet_ev);
 		stats_pause_end(main_stats(srv), (enum stats_pause)i);
 	}
-	listeners_drain(&srv->L, srv->cfg.backlog, server_take_cb, srv);
+	listeners_drain(&srv->L, srv->cfg.backlog, remove_files, server_take_cb,
+	    srv);
 	listeners_close_all(&srv->L, remove_files);
 	for (int i = 0; i < srv->nworkers; i++)
 		worker_stop(srv->workers[i]);
