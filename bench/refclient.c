@@ -1,8 +1,13 @@
 /* refclient.c: the reference load client: raw epoll, N connections each
- * keeping K messages of S lowercase bytes in flight, every reply byte
- * checked against the uppercase, for D seconds.  It exists to show that
- * `upcase bench` is not what limits a benchmark: against the same server
- * both should drive the same rate.
+ * keeping K messages of S bytes in flight, every reply byte checked
+ * against the uppercase, for D seconds.  It exists to show that `upcase
+ * bench` is not what limits a benchmark: against the same server both
+ * should drive the same rate.  So it sends what bench sends: bytes of the
+ * same mix (lowercase and uppercase letters and any other byte value),
+ * each message a different window of a random pool, because a server's
+ * transform may cost more on mixed bytes than on one repeated lowercase
+ * message (a per-byte branch mispredicts), and a repeated message cannot
+ * tell a reply from a stale copy of the one before.
  *
  *   refclient [-C | -i] [-c CONNS] [-d SECONDS] [-p PIPELINE] [-s BYTES]
  *             [-T THREADS] HOST:PORT
@@ -35,11 +40,15 @@
 #define MAX_EVENTS	256
 #define RBUF		65536
 #define HBUCKETS	(64 * 16)
+/* Message start offsets in the pool (bench's VERIFY_STARTS). */
+#define STARTS		65536
 
 struct conn {
 	int		 fd;
 	int		 connecting;	/* churn: connect() in progress */
 	uint32_t	 idx, gen;	/* epoll data: stale events are skipped */
+	uint32_t	 num;		/* of all the threads' connections */
+	uint64_t	 key;		/* picks this stream's message windows */
 	unsigned	 events;
 	uint64_t	 sent;		/* bytes written */
 	uint64_t	 queued;	/* bytes we want written */
@@ -49,7 +58,7 @@ struct conn {
 
 struct thr {
 	pthread_t	 tid;
-	int		 nconns;
+	int		 id, nconns;
 	struct conn	*conns;
 	uint64_t	 messages, errors, mismatches, bytes;
 	uint64_t	 hist[HBUCKETS];	/* latency, log-linear in us */
@@ -59,7 +68,7 @@ static int	 nconns = 50, pipeline = 1, nthreads = 1, churn, idle;
 static atomic_int established;
 static size_t	 msize = 64;
 static double	 duration = 5;
-static unsigned char *msg, *want;	/* lowercase out, uppercase back */
+static unsigned char *pool, *want;	/* sent, and its uppercase */
 static struct sockaddr_storage dst;
 static socklen_t dst_len;
 static atomic_int stop;
@@ -75,6 +84,44 @@ now_ns(void)
 }
 
 /* 16 sub-buckets per power of two of microseconds: about 6% resolution. */
+/* splitmix64's finaliser: (stream key, message number) to a window. */
+static uint64_t
+mix(uint64_t x)
+{
+	x += UINT64_C(0x9e3779b97f4a7c15);
+	x = (x ^ (x >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	x = (x ^ (x >> 27)) * UINT64_C(0x94d049bb133111eb);
+	return x ^ (x >> 31);
+}
+
+/* Where message m of connection c starts in the pool. */
+static size_t
+window(const struct conn *c, uint64_t m)
+{
+	return (size_t)(mix(c->key + m) % STARTS);
+}
+
+/* Random pool bytes: 4 in 10 lowercase letters, 3 uppercase, 3 any value
+ * (NUL and 0x80-0xff included), as bench's pool. */
+static void
+make_pool(size_t len)
+{
+	uint64_t state = (uint64_t)now_ns();
+
+	if ((pool = malloc(len)) == NULL || (want = malloc(len)) == NULL)
+		err(1, "malloc");
+	for (size_t i = 0; i < len; i++) {
+		uint64_t r = mix(state += 0x632be59bd9b4e019u);
+		unsigned kind = (unsigned)(r % 10), pick = (unsigned)(r >> 32);
+
+		pool[i] = kind < 4 ? (unsigned char)('a' + pick % 26) :
+		    kind < 7 ? (unsigned char)('A' + pick % 26) :
+		    (unsigned char)pick;
+		want[i] = pool[i] >= 'a' && pool[i] <= 'z' ?
+		    (unsigned char)(pool[i] - 32) : pool[i];
+	}
+}
+
 static int
 hbucket(uint64_t us)
 {
@@ -137,14 +184,15 @@ open_conn(int ep, struct conn *c)
 	}
 	c->connecting = 1;
 	c->gen++;
+	c->key = mix((uint64_t)c->num << 32 | c->gen);
 	c->sent = c->queued = c->rcvd = 0;
 	c->t0[pipeline] = now_ns();
 	watch(ep, c, EPOLLOUT, EPOLL_CTL_ADD);
 	return 0;
 }
 
-/* Queue message number i: the bytes are always msg; the stream position
- * says which ones. */
+/* Queue the next message: the stream position says which it is, and so
+ * which window of the pool its bytes are. */
 static void
 queue_msg(struct conn *c)
 {
@@ -162,7 +210,7 @@ do_write(int ep, struct conn *c)
 
 		if (n > c->queued - c->sent)
 			n = (size_t)(c->queued - c->sent);
-		w = write(c->fd, msg + off, n);
+		w = write(c->fd, pool + window(c, c->sent / msize) + off, n);
 		if (w < 0) {
 			if (errno == EAGAIN)
 				break;
@@ -199,11 +247,13 @@ on_readable(int ep, struct thr *t, struct conn *c, unsigned char *buf)
 	}
 	/* Check every byte against the uppercase at its stream position. */
 	for (size_t i = 0; i < (size_t)n; ) {
-		size_t off = (size_t)((c->rcvd + i) % msize);
+		uint64_t at = c->rcvd + i;
+		size_t off = (size_t)(at % msize);
 		size_t len = msize - off;
 		if (len > (size_t)n - i)
 			len = (size_t)n - i;
-		if (memcmp(buf + i, want + off, len) != 0)
+		if (memcmp(buf + i, want + window(c, at / msize) + off,
+		    len) != 0)
 			t->mismatches++;
 		i += len;
 	}
@@ -272,6 +322,7 @@ run(void *arg)
 	for (int i = 0; i < t->nconns; i++) {
 		struct conn *c = &t->conns[i];
 		c->idx = (uint32_t)i;
+		c->num = (uint32_t)(t->id * nconns + i);
 		if ((c->t0 = calloc((size_t)pipeline + 1, sizeof(*c->t0))) == NULL)
 			err(1, "calloc");
 		if (open_conn(ep, c) != 0)
@@ -392,17 +443,13 @@ main(int argc, char **argv)
 	if (nthreads > nconns)
 		nthreads = nconns;
 	signal(SIGPIPE, SIG_IGN);
-	if ((msg = malloc(msize)) == NULL || (want = malloc(msize)) == NULL)
-		err(1, "malloc");
-	for (size_t i = 0; i < msize; i++) {
-		msg[i] = (unsigned char)('a' + i % 26);
-		want[i] = (unsigned char)('A' + i % 26);
-	}
+	make_pool(msize + STARTS - 1);
 	if ((ts = calloc((size_t)nthreads, sizeof(*ts))) == NULL)
 		err(1, "calloc");
 	start = now_ns();
 	deadline_ns = start + (uint64_t)(duration * 1e9);
 	for (int i = 0; i < nthreads; i++) {
+		ts[i].id = i;
 		ts[i].nconns = nconns / nthreads + (i < nconns % nthreads);
 		if ((ts[i].conns = calloc((size_t)ts[i].nconns,
 		    sizeof(*ts[i].conns))) == NULL)
