@@ -2,9 +2,9 @@
  * the pool, check every reply byte, time the replies, count what goes
  * wrong.  Plain events on non-blocking sockets instead of bufferevents: a
  * reply is one recv() into the worker's buffer, checked in place, and a
- * message is one sendmsg() of pool bytes, so nothing is copied or
- * allocated per message and EV_WRITE is armed only when the kernel pushes
- * back. */
+ * message is one send() of pool bytes (one sendmsg() takes several), so
+ * nothing is copied or allocated per message and EV_WRITE is armed only
+ * when the kernel pushes back. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -287,6 +287,23 @@ bconn_want_write(struct bconn *c)
 	return 0;
 }
 
+/* One write of k pieces.  MSG_NOSIGNAL: a reset peer is an error to
+ * count, not a SIGPIPE that kills the run.  A lone piece (the common
+ * case: one message in flight) goes by send(), which spares the kernel
+ * sendmsg's header and iovec copy-in. */
+static ssize_t
+bconn_send_iov(int fd, const struct iovec *iov, int k)
+{
+	struct msghdr mh;
+
+	if (k == 1)
+		return send(fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = (struct iovec *)(uintptr_t)iov;
+	mh.msg_iovlen = (size_t)k;
+	return sendmsg(fd, &mh, MSG_NOSIGNAL);
+}
+
 /* Write the queued messages the kernel takes (up to FLUSH_CALLS calls);
  * arm EV_WRITE for the rest.  Returns 0, or -1 if the connection failed. */
 static int
@@ -294,7 +311,6 @@ bconn_flush(struct bconn *c)
 {
 	const struct verify_pool *pool = c->w->run->pool;
 	struct iovec iov[IOV_BATCH];
-	struct msghdr mh;
 	size_t size = pool->size;
 	int calls = 0;
 
@@ -310,12 +326,7 @@ bconn_flush(struct bconn *c)
 			iov[k].iov_len = size - off;
 			off = 0;
 		}
-		memset(&mh, 0, sizeof(mh));
-		mh.msg_iov = iov;
-		mh.msg_iovlen = (size_t)k;
-		/* MSG_NOSIGNAL: a reset peer is an error to count, not a
-		 * SIGPIPE that kills the run. */
-		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+		n = bconn_send_iov(c->fd, iov, k);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

@@ -5,17 +5,6 @@
 #include "upper.h"
 #include "verify.h"
 
-/* splitmix64: a good 64-bit mix in a few multiplies, enough to spread
- * (key, n) over the pool and to generate the pool itself. */
-static inline uint64_t
-mix64(uint64_t x)
-{
-	x += UINT64_C(0x9e3779b97f4a7c15);
-	x = (x ^ (x >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	x = (x ^ (x >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return x ^ (x >> 31);
-}
-
 int
 verify_pool_init(struct verify_pool *p, size_t size, uint64_t seed)
 {
@@ -40,7 +29,7 @@ verify_pool_init(struct verify_pool *p, size_t size, uint64_t seed)
 		unsigned kind, pick;
 
 		state += UINT64_C(0x9e3779b97f4a7c15);
-		r = mix64(state);
+		r = verify_mix64(state);
 		kind = (unsigned)(r % 10);
 		pick = (unsigned)(r >> 32);
 		if (kind < 4)
@@ -60,12 +49,6 @@ verify_pool_free(struct verify_pool *p)
 	free(p->sent);
 	free(p->want);
 	p->sent = p->want = NULL;
-}
-
-size_t
-verify_offset(const struct verify_pool *p, uint64_t key, uint64_t n)
-{
-	return (size_t)(mix64(mix64(key) + n) % VERIFY_STARTS);
 }
 
 void

@@ -26,8 +26,25 @@ struct verify_pool {
 int	verify_pool_init(struct verify_pool *p, size_t size, uint64_t seed);
 void	verify_pool_free(struct verify_pool *p);
 
-/* Where message n of the stream with this key starts in the pool. */
-size_t	verify_offset(const struct verify_pool *p, uint64_t key, uint64_t n);
+/* splitmix64: a good 64-bit mix in a few multiplies, enough to spread
+ * (key, n) over the pool and to generate the pool itself. */
+static inline uint64_t
+verify_mix64(uint64_t x)
+{
+	x += UINT64_C(0x9e3779b97f4a7c15);
+	x = (x ^ (x >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	x = (x ^ (x >> 27)) * UINT64_C(0x94d049bb133111eb);
+	return x ^ (x >> 31);
+}
+
+/* Where message n of the stream with this key starts in the pool: inline,
+ * as it is computed twice per message (to send it, to check its reply). */
+static inline size_t
+verify_offset(const struct verify_pool *p, uint64_t key, uint64_t n)
+{
+	(void)p;
+	return (size_t)(verify_mix64(verify_mix64(key) + n) % VERIFY_STARTS);
+}
 
 static inline const unsigned char *
 verify_payload(const struct verify_pool *p, uint64_t key, uint64_t n)
