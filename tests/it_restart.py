@@ -160,6 +160,58 @@ def test_failed_restart_keeps_serving():
         os.rmdir(d)
 
 
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_restart_port_zero_entry_leaves_a_named_port():
+    """A reload puts the named port's listener after a new port-0 one:
+    the successor must still give the named port's socket to its own
+    entry, not to the port-0 entry (which matches any port)."""
+    d = tempfile.mkdtemp(prefix="it_restart.")
+    conf = os.path.join(d, "u.conf")
+    port = free_port()
+    with open(conf, "w") as f:
+        f.write("listen = 127.0.0.1:%d\n" % port)
+    new_pid = None
+    try:
+        with Daemon("-c", conf, listen=(), expect_listeners=1) as old:
+            old.wait_log(r" notice ready: ")
+            with open(conf, "w") as f:
+                f.write("listen = 127.0.0.1:0\nlisten = 127.0.0.1:%d\n" % port)
+            old.signal(signal.SIGHUP)
+            other = old.wait_log(r" notice listening on (\S+)$").group(1)
+            old.wait_log(r" notice reloaded ")
+            old.signal(signal.SIGUSR2)
+            m = old.wait_log(r" (?:notice restart: pid (\d+) serves|"
+                             r"warn restart failed: .*)")
+            expect(m.group(1) is not None, "the successor serves", None,
+                   old.lines[-6:])
+            new_pid = int(m.group(1))
+            for a in ("127.0.0.1:%d" % port, other):
+                n = sum(ln.endswith(" notice listening on " + a)
+                        for ln in old.lines)
+                expect(n == 2, "listening on %s by both processes" % a, 2, n)
+            expect(old.wait(timeout=30) == 0, "the old one exits 0")
+        for a in ("127.0.0.1:%d" % port, other):
+            s = connect(a)
+            s.sendall(b"moved")
+            expect(recv_exactly(s, 5) == b"MOVED", "the new process serves " + a)
+            s.close()
+        os.kill(new_pid, signal.SIGTERM)
+        wait_gone(new_pid, "the new process stops")
+        new_pid = None
+    finally:
+        if new_pid is not None and pid_alive(new_pid):
+            os.kill(new_pid, signal.SIGKILL)
+        os.unlink(conf)
+        os.rmdir(d)
+
+
 class CredReceiver:
     """The service manager's end of NOTIFY_SOCKET, knowing each sender's
     pid (SO_PASSCRED), as systemd does."""
@@ -229,5 +281,6 @@ if __name__ == "__main__":
     run_tests([
         test_restart_refuses_nobody,
         test_failed_restart_keeps_serving,
+        test_restart_port_zero_entry_leaves_a_named_port,
         test_restart_hands_on_the_watchdog,
     ])

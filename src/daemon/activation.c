@@ -73,6 +73,7 @@ activation_describe(int fd, struct inherited *in, char *err, size_t errlen)
 	}
 	in->fd = fd;
 	in->claimed = 0;
+	in->reserved = 0;
 	addr_from_sockaddr(&in->addr, ss.ss_family == AF_UNIX ? ADDR_UNIX :
 	    type == SOCK_DGRAM ? ADDR_UDP : ADDR_TCP, (struct sockaddr *)&ss,
 	    len);
@@ -153,8 +154,19 @@ activation_match(struct inherited *in, int n, const struct addr *want,
 	if (want->ss.ss_family == AF_UNIX || addr_port(want) != 0)
 		return NULL;
 	for (int i = 0; i < n; i++)
-		if (!in[i].claimed && in[i].metrics == metrics &&
+		if (!in[i].claimed && !in[i].reserved &&
+		    in[i].metrics == metrics &&
 		    activation_same(&in[i].addr, want, 0))
 			return &in[i];
 	return NULL;
+}
+
+void
+activation_reserve(struct inherited *in, int n, const struct addr *want,
+    int metrics)
+{
+	for (int i = 0; i < n; i++)
+		if (in[i].metrics == metrics &&
+		    activation_same(&in[i].addr, want, 1))
+			in[i].reserved = 1;
 }

@@ -19,6 +19,7 @@ struct inherited {
 	int		fd;
 	struct addr	addr;	/* what getsockname() says, as an ADDR */
 	int		claimed;	/* matched to a listen entry */
+	int		reserved;	/* an entry names its very address */
 	int		metrics;	/* named ACTIVATION_METRICS */
 };
 
@@ -36,10 +37,16 @@ int	activation_take(struct inherited *out, int max, char *err,
  * The inherited socket that serves a listen entry (metrics 0) or the
  * metrics listener (metrics 1, only a socket named so): one with the same
  * address; else, for an entry with port 0 (a restart of a server that
- * let the kernel pick), one of the same kind and host.  NULL if none is
- * left unclaimed.
+ * let the kernel pick), one of the same kind and host that no entry
+ * reserved.  NULL if none is left unclaimed.
  */
 struct inherited *activation_match(struct inherited *in, int n,
+	    const struct addr *want, int metrics);
+
+/* Before any matching: the socket with exactly want's address is that
+ * entry's, whatever order the entries come in, so that a port-0 entry
+ * never takes it (the entry would then bind a port already in use). */
+void	activation_reserve(struct inherited *in, int n,
 	    const struct addr *want, int metrics);
 
 #endif

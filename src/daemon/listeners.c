@@ -181,6 +181,8 @@ int
 listeners_open_all(struct listeners *L, const struct settings *cfg)
 {
 	for (int i = 0; i < cfg->nlisten; i++)
+		activation_reserve(L->inh, L->ninh, &cfg->listen[i].addr, 0);
+	for (int i = 0; i < cfg->nlisten; i++)
 		if (listeners_open(L, cfg, &cfg->listen[i]) != 0)
 			return -1;
 	for (int i = 0; i < L->ninh; i++) {
