@@ -177,6 +177,30 @@ START_TEST(test_pidfile_hand_over)
 }
 END_TEST
 
+/* A successor that fails before it rewrites the pidfile leaves it to its
+ * predecessor, which still serves: named, and locked. */
+START_TEST(test_pidfile_adopted_not_rewritten_is_left)
+{
+	char path[PATH_MAX], err[ERRLEN] = "";
+	struct pidfile *old, *new;
+	int running;
+
+	path_in_dir(path, sizeof(path), "u.pid");
+	old = pidfile_acquire(path, &running, err, sizeof(err));
+	ck_assert_ptr_nonnull(old);
+	ck_assert_int_eq(pidfile_write(old, err, sizeof(err)), 0);
+	new = pidfile_adopt(path, dup(pidfile_fd(old)), err, sizeof(err));
+	ck_assert_msg(new != NULL, "%s", err);
+	pidfile_release(new);
+	ck_assert_msg(access(path, F_OK) == 0,
+	    "a successor that never served leaves the pidfile");
+	ck_assert_int_eq(file_pid(path), (long)getpid());
+	ck_assert_msg(!lockable_elsewhere(path), "still locked by its owner");
+	pidfile_release(old);
+	ck_assert_msg(access(path, F_OK) != 0, "its owner removes it");
+}
+END_TEST
+
 START_TEST(test_pidfile_unwritable_dir)
 {
 	char err[ERRLEN] = "";
@@ -433,6 +457,7 @@ service_suite(void)
 	tcase_add_test(tc, test_pidfile_second_instance_refused);
 	tcase_add_test(tc, test_pidfile_stale_replaced);
 	tcase_add_test(tc, test_pidfile_hand_over);
+	tcase_add_test(tc, test_pidfile_adopted_not_rewritten_is_left);
 	tcase_add_test(tc, test_pidfile_unwritable_dir);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("notify");

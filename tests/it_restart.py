@@ -160,6 +160,45 @@ def test_failed_restart_keeps_serving():
         os.rmdir(d)
 
 
+def test_failed_restart_leaves_the_files():
+    """A successor that fails to start (a port it cannot bind) removes
+    neither the pidfile nor the unix socket file: they are the old
+    process's, which serves on."""
+    d = tempfile.mkdtemp(prefix="it_restart.")
+    conf, pidf = os.path.join(d, "u.conf"), os.path.join(d, "u.pid")
+    sock = os.path.join(d, "u.sock")
+    with open(conf, "w") as f:
+        f.write("listen = 127.0.0.1:0\nlisten = unix:%s\n" % sock)
+    taken = socket.socket()
+    try:
+        with Daemon("-c", conf, "--pidfile", pidf, listen=(),
+                    expect_listeners=2) as old:
+            old.wait_log(r" notice ready: ")
+            taken.bind(("127.0.0.1", 0))
+            taken.listen(1)
+            with open(conf, "a") as f:
+                f.write("listen = 127.0.0.1:%d\n" % taken.getsockname()[1])
+            old.signal(signal.SIGUSR2)
+            old.wait_log(r" warn restart failed: pid \d+ exited with status 1 "
+                         r"before serving; still serving$")
+            expect(os.path.exists(pidf) and read_pid(pidf) == old.proc.pid,
+                   "the pidfile still names the old process", old.proc.pid,
+                   os.path.exists(pidf) and read_pid(pidf))
+            expect(os.path.exists(sock), "the unix socket file is still there")
+            s = connect("unix:" + sock)
+            s.sendall(b"still")
+            expect(recv_exactly(s, 5) == b"STILL", "the old one serves on")
+            s.close()
+            old.stop()
+        expect(not os.path.exists(pidf) and not os.path.exists(sock),
+               "the old process removes its files at exit")
+    finally:
+        taken.close()
+        for f in os.listdir(d):
+            os.unlink(os.path.join(d, f))
+        os.rmdir(d)
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -281,6 +320,7 @@ if __name__ == "__main__":
     run_tests([
         test_restart_refuses_nobody,
         test_failed_restart_keeps_serving,
+        test_failed_restart_leaves_the_files,
         test_restart_port_zero_entry_leaves_a_named_port,
         test_restart_hands_on_the_watchdog,
     ])

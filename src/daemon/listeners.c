@@ -99,8 +99,9 @@ listeners_inherit(struct listeners *L, int from_manager)
 	return 0;
 }
 
-/* A unix socket file inherited from our own predecessor is ours now: we
- * remove it at exit.  One a service manager passed is the manager's. */
+/* A unix socket file inherited from our own predecessor becomes ours
+ * once we serve (listeners_own_files): we remove it at exit.  One a
+ * service manager passed is the manager's. */
 static void
 listeners_adopt_file(const struct addr *a, struct sock_file *f)
 {
@@ -123,7 +124,6 @@ listeners_claim(struct listeners *L, const struct settings *cfg,
 {
 	struct inherited *in = activation_match(L->inh, L->ninh, &spec->addr, 0);
 	struct sock_opts so = listeners_sock_opts(cfg, spec);
-	struct sock_file file;
 	char err[256], name[ADDR_STRLEN];
 
 	if (in == NULL)
@@ -135,10 +135,11 @@ listeners_claim(struct listeners *L, const struct settings *cfg,
 		close(in->fd);
 		return -1;
 	}
+	if (listeners_serve(L, spec, &in->addr, NULL, in->fd) != 0)
+		return -1;
 	if (!L->from_manager)
-		listeners_adopt_file(&in->addr, &file);
-	return listeners_serve(L, spec, &in->addr, L->from_manager ? NULL :
-	    &file, in->fd) == 0 ? 1 : -1;
+		listeners_adopt_file(&in->addr, &L->ls[L->n - 1].adopted);
+	return 1;
 }
 
 int
@@ -399,6 +400,16 @@ listeners_take_metrics(struct listeners *L, const struct addr *want)
 		return -1;
 	in->claimed = 1;
 	return in->fd;
+}
+
+void
+listeners_own_files(struct listeners *L)
+{
+	for (int i = 0; i < L->n; i++)
+		if (L->ls[i].adopted.set) {
+			L->ls[i].file = L->ls[i].adopted;
+			L->ls[i].adopted.set = 0;
+		}
 }
 
 int

@@ -17,6 +17,7 @@ struct listener {
 	struct listen_spec	 spec;	/* as configured: its identity */
 	struct addr		 bound;	/* what it really is (port 0 resolved) */
 	struct sock_file	 file;	/* unix: the socket file to remove */
+	struct sock_file	 adopted;	/* a predecessor's: ours once we serve */
 	struct evconnlistener	*lev;	/* stream */
 	struct dgram		*dg;	/* UDP */
 };
@@ -87,6 +88,11 @@ void	listeners_drain(struct listeners *L, int backlog, int seal,
  * activation_match), now the caller's; -1 if none.  Before
  * listeners_open_all(), which closes what nobody claimed. */
 int	listeners_take_metrics(struct listeners *L, const struct addr *want);
+
+/* We serve now: the unix socket files our predecessor handed over are
+ * ours to remove at exit.  Until then (a successor that fails to start)
+ * they are left to the predecessor, which still serves them. */
+void	listeners_own_files(struct listeners *L);
 
 /* Every listening descriptor, in order, for a successor: up to max. */
 int	listeners_fds(const struct listeners *L, int *fds, int max);

@@ -17,6 +17,7 @@
 
 struct pidfile {
 	int	fd;
+	int	ours;	/* PATH is ours to remove: we took it or wrote it */
 	char	path[PATH_MAX];
 };
 
@@ -59,6 +60,7 @@ pidfile_new(const char *path, int fd, char *err, size_t errlen)
 		return NULL;
 	}
 	pf->fd = fd;
+	pf->ours = 1;
 	strcpy(pf->path, path);
 	return pf;
 }
@@ -119,6 +121,8 @@ pidfile_adopt(const char *path, int fd, char *err, size_t errlen)
 	}
 	if ((pf = pidfile_new(path, fd, err, errlen)) == NULL)
 		close(fd);
+	else
+		pf->ours = 0;	/* the predecessor's, until we rewrite it */
 	return pf;
 }
 
@@ -152,6 +156,7 @@ pidfile_write(struct pidfile *pf, char *err, size_t errlen)
 	 * the directory, and its lock with this close. */
 	close(pf->fd);
 	pf->fd = fd;
+	pf->ours = 1;
 	return 0;
 }
 
@@ -178,7 +183,7 @@ pidfile_release(struct pidfile *pf)
 {
 	if (pf == NULL)
 		return;
-	if (pidfile_same_file(pf->path, pf->fd))
+	if (pf->ours && pidfile_same_file(pf->path, pf->fd))
 		unlink(pf->path);
 	close(pf->fd);
 	free(pf);

@@ -18,7 +18,8 @@ struct pidfile *pidfile_acquire(const char *path, int *running, char *err,
 	    size_t errlen);
 
 /* Take over a pidfile whose locked descriptor was inherited (a restart
- * re-executing itself): the lock never lapses. */
+ * re-executing itself): the lock never lapses.  The file stays the
+ * predecessor's (a release leaves it) until pidfile_write() replaces it. */
 struct pidfile *pidfile_adopt(const char *path, int fd, char *err,
 	    size_t errlen);
 
@@ -36,7 +37,9 @@ const char *pidfile_path(const struct pidfile *pf);
 int	pidfile_chown(const struct pidfile *pf, uid_t uid, gid_t gid);
 
 /* At exit: remove PATH if it is still the file we hold (a successor that
- * took it over has renamed its own over it), then unlock. */
+ * took it over has renamed its own over it) and not one adopted and never
+ * rewritten (a successor that failed to start leaves its predecessor's),
+ * then unlock. */
 void	pidfile_release(struct pidfile *pf);
 
 #endif

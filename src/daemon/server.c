@@ -377,13 +377,16 @@ server_free(struct server *srv)
 	free(srv);
 }
 
-/* The ready line, and the service manager's and a waiting parent's word. */
-static void
+/* The ready line, and the service manager's and a waiting parent's word.
+ * Returns 0, or -1 (logged) if we cannot take over from a predecessor. */
+static int
 server_ready(struct server *srv)
 {
 	const struct settings *cfg = &srv->cfg;
 	char status[128];
 
+	if (service_take_over(srv->svc) != 0)
+		return -1;
 	snprintf(status, sizeof(status), "serving on %d listener%s, %d "
 	    "thread%s", srv->L.n, srv->L.n == 1 ? "" : "s", cfg->threads,
 	    cfg->threads == 1 ? "" : "s");
@@ -391,6 +394,9 @@ server_ready(struct server *srv)
 	    PACKAGE_VERSION, cfg->threads, cfg->threads == 1 ? "" : "s",
 	    cfg->max_conns);
 	service_ready(srv->svc, status);
+	/* A predecessor's unix socket files are ours to remove from now on. */
+	listeners_own_files(&srv->L);
+	return 0;
 }
 
 int
@@ -485,7 +491,8 @@ server_run(const struct settings *cfg, const struct settings_source *src,
 	for (int i = 1; i < srv->nworkers; i++)
 		if (worker_start(srv->workers[i]) != 0)
 			goto out;
-	server_ready(srv);
+	if (server_ready(srv) != 0)
+		goto out;
 
 	if (event_base_dispatch(srv->base) < 0) {
 		log_error("event loop failed");

@@ -103,8 +103,11 @@ service_bound(struct service *svc, const struct settings *cfg)
 {
 	char err[SETTINGS_ERRLEN] = "";
 
-	if (svc->pidfile != NULL && pidfile_write(svc->pidfile, err,
-	    sizeof(err)) != 0) {
+	/* A successor rewrites its predecessor's pidfile only when it is
+	 * about to serve (service_take_over): until then the file names
+	 * the process that does. */
+	if (svc->pidfile != NULL && !svc->restarted &&
+	    pidfile_write(svc->pidfile, err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		return -1;
 	}
@@ -123,6 +126,19 @@ service_bound(struct service *svc, const struct settings *cfg)
 	}
 	log_info("running as %s (uid %ld, gid %ld)", cfg->user,
 	    (long)getuid(), (long)getgid());
+	return 0;
+}
+
+int
+service_take_over(struct service *svc)
+{
+	char err[SETTINGS_ERRLEN];
+
+	if (svc->pidfile != NULL && svc->restarted &&
+	    pidfile_write(svc->pidfile, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		return -1;
+	}
 	return 0;
 }
 

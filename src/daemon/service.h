@@ -19,11 +19,17 @@ struct service;
  */
 struct service *service_begin(const struct settings *cfg, int *status);
 
-/* Once every listener is bound and the log is open: write the pidfile,
- * hand the files to `user` and drop to it.  Returns 0, or -1 (logged). */
+/* Once every listener is bound and the log is open: write the pidfile
+ * (a restart's successor: in service_take_over), hand the files to `user`
+ * and drop to it.  Returns 0, or -1 (logged). */
 int	service_bound(struct service *svc, const struct settings *cfg);
 
-/* Serving: tell the parent (-d) and the service manager. */
+/* About to serve: a restart's successor rewrites the pidfile it took over
+ * (until now the predecessor's, which still serves).  Returns 0, or -1
+ * (logged): then the successor must not serve. */
+int	service_take_over(struct service *svc);
+
+/* Serving: tell the parent (-d), the service manager and a predecessor. */
 void	service_ready(struct service *svc, const char *status);
 
 /* Reloading and reloaded, stopping: the service manager's view. */
