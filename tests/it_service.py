@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """it_service: upcased as a service: log targets (a file, the journal's
-priority prefixes), relative paths taken from the start-up directory,
+priority prefixes, syslog), relative paths taken from the start-up directory,
 -d and its verdict, the pidfile's lock, --user, the service manager's
 notifications, and socket activation (from Python and from systemd's
 systemd-socket-activate)."""
@@ -148,6 +148,152 @@ def wait_gone(pid, timeout=20):
 def read_pid(path):
     with open(path) as f:
         return int(f.read().strip())
+
+
+# glibc's syslog(3) writes to /dev/log, a fixed path.  A private mount
+# namespace gives upcased a /dev of our own, holding /dev/null and our
+# receiving socket as /dev/log, so nothing on the machine is touched.
+SYSLOG_NS = ('mount --bind /dev/null "$1/null" && mount --rbind "$1" /dev '
+             '&& shift && exec "$@"')
+SYSLOG_RE = re.compile(r"^<(\d+)>(\w{3} [ \d]\d \d\d:\d\d:\d\d) "
+                       r"upcased\[(\d+)\]: (.*)$")
+LOG_DAEMON = 3 << 3
+
+
+class SyslogReceiver:
+    """A /dev/log of our own: upcased's syslog(3) datagrams, parsed."""
+
+    def __init__(self, d):
+        self.dev = os.path.join(d, "dev")
+        os.mkdir(self.dev)
+        open(os.path.join(self.dev, "null"), "w").close()
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(os.path.join(self.dev, "log"))
+        self.messages = []
+
+    def prefix(self):
+        return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                SYSLOG_NS, "sh", self.dev]
+
+    def wait(self, pattern, timeout=20):
+        """The next message whose text matches: (priority, pid, match)."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout * SLOW
+        while True:
+            left = deadline - time.monotonic()
+            expect(left > 0, "a syslog message matching %r; got:\n%s" %
+                   (pattern, "\n".join(self.messages[-20:])))
+            self.sock.settimeout(left)
+            try:
+                raw = self.sock.recv(4096).decode("utf-8", "replace")
+            except socket.timeout:
+                continue
+            self.messages.append(raw)
+            m = SYSLOG_RE.match(raw.rstrip("\n"))
+            expect(m is not None, "syslog(3)'s format: <PRI>TIMESTAMP "
+                   "upcased[PID]: MESSAGE", None, raw)
+            found = rx.search(m.group(4))
+            if found:
+                return int(m.group(1)), int(m.group(3)), found
+
+    def close(self):
+        self.sock.close()
+
+
+def syslog_usable():
+    """unshare(1) and a mount namespace: root, util-linux."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return False
+    return subprocess.run(["unshare", "--mount", "true"],
+                          capture_output=True).returncode == 0
+
+
+def test_log_file_syslog():
+    """log_file = syslog: facility daemon, our levels as syslog's
+    priorities, the message without a timestamp of ours, the pid in the
+    tag; warnings and errors still reach stderr."""
+    if not syslog_usable():
+        print("# skip: needs root and unshare(1) for a private /dev/log")
+        return
+    with tempfile.TemporaryDirectory() as d:
+        rx = SyslogReceiver(d)
+        p = subprocess.Popen(rx.prefix() + [
+            UPCASED, "-l", "127.0.0.1:0", "--log-file", "syslog",
+            "--log-level", "debug", "--max-conns", "1"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE)
+        try:
+            pri, pid, m = rx.wait(r"^listening on (\S+)$")
+            expect(pri == LOG_DAEMON | 5, "notice is daemon.notice",
+                   LOG_DAEMON | 5, pri)
+            expect(pid == p.pid, "the tag carries upcased's pid", p.pid, pid)
+            s = connect(m.group(1))
+            s.sendall(b"to syslog")
+            expect(recv_exactly(s, 9) == b"TO SYSLOG", "served")
+            # Both were logged before the reply left: accepting the client
+            # paused accepts (notice), its worker logged it (debug).
+            pri, _, _ = rx.wait(r"^max_conns \(1\) reached: pausing accepts$")
+            expect(pri == LOG_DAEMON | 5, "notice is daemon.notice",
+                   LOG_DAEMON | 5, pri)
+            opened = [t for t in rx.messages if re.search(r"\]: open 127", t)]
+            expect(opened and opened[0].startswith("<%d>" % (LOG_DAEMON | 7)),
+                   "the debug line, as daemon.debug", LOG_DAEMON | 7, opened)
+            s.close()
+            p.send_signal(signal.SIGUSR1)
+            pri, _, m = rx.wait(r"^stats (.*)$")
+            expect(pri == LOG_DAEMON | 5, "stats is daemon.notice",
+                   LOG_DAEMON | 5, pri)
+            expect(not re.match(r"\d{4}-\d\d-\d\dT", m.group(1)),
+                   "no timestamp of ours in the message")
+            p.send_signal(signal.SIGTERM)
+            rx.wait(r"^shutdown complete$")
+            rc = p.wait(timeout=20 * SLOW)
+            expect(rc == 0, "exit status", 0, rc)
+            err = p.stderr.read().decode()
+            expect("listening on" not in err, "info and notice go to syslog "
+                   "only", "", err)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            p.stdout.close()
+            p.stderr.close()
+            rx.close()
+
+
+def test_daemon_mode_logs_to_syslog():
+    """-d with log_file still stderr would log to /dev/null: it logs to
+    syslog instead, and says so once."""
+    if not syslog_usable():
+        print("# skip: needs root and unshare(1) for a private /dev/log")
+        return
+    with tempfile.TemporaryDirectory() as d:
+        rx = SyslogReceiver(d)
+        pidf = os.path.join(d, "u.pid")
+        p = subprocess.run(rx.prefix() + [UPCASED, "-d", "-l", "127.0.0.1:0",
+                                          "--pidfile", pidf],
+                           capture_output=True, timeout=20 * SLOW)
+        pid = None
+        try:
+            expect(p.returncode == 0, "-d parent exit status", 0,
+                   (p.returncode, p.stderr))
+            pid = read_pid(pidf)
+            rx.wait(r"^logging to syslog")
+            _, tagged, m = rx.wait(r"^listening on (\S+)$")
+            expect(tagged == pid, "the daemon's pid in the tag", pid, tagged)
+            s = connect(m.group(1))
+            s.sendall(b"daemon")
+            expect(recv_exactly(s, 6) == b"DAEMON", "served")
+            s.close()
+            said = [t for t in rx.messages if "logging to syslog" in t]
+            expect(len(said) == 1, "said once", 1, len(said))
+            os.kill(pid, signal.SIGTERM)
+            rx.wait(r"^shutdown complete$")
+            wait_gone(pid)
+        finally:
+            if pid is not None and pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+            rx.close()
 
 
 def test_daemon_mode_parent_waits_for_ready():
@@ -470,6 +616,8 @@ if __name__ == "__main__":
         test_journal_gets_priority_prefixes,
         test_daemon_mode_parent_waits_for_ready,
         test_daemon_mode_start_failure_reaches_the_parent,
+        test_log_file_syslog,
+        test_daemon_mode_logs_to_syslog,
         test_pidfile_second_instance_refused,
         test_user_drop,
         test_notify_socket_messages_in_order,
