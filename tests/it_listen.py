@@ -139,6 +139,19 @@ def test_without_reuseport_the_port_is_taken():
         a.stop()
 
 
+def test_without_reuseport_the_udp_port_is_taken():
+    # The same for UDP, where SO_REUSEADDR alone would let a second
+    # process bind the port and take datagrams meant for the first.
+    with Daemon(listen=("udp:127.0.0.1:0",)) as a:
+        p = subprocess.run([UPCASED, "-l", a.addr], capture_output=True,
+                           timeout=20 * SLOW)
+        err = p.stderr.decode()
+        expect(p.returncode == 1 and "Address already in use" in err,
+               "a second process without reuseport on a udp: port",
+               "exit 1, in use", (p.returncode, err))
+        a.stop()
+
+
 def test_reuseport_udp():
     with Daemon(listen=("udp:127.0.0.1:0 reuseport",)) as a:
         port = a.addr.rsplit(":", 1)[1]
@@ -187,6 +200,7 @@ if __name__ == "__main__":
         test_unix_owner_and_group,
         test_reuseport_two_processes_share_a_port,
         test_without_reuseport_the_port_is_taken,
+        test_without_reuseport_the_udp_port_is_taken,
         test_reuseport_udp,
         test_bad_options_exit_2,
         test_check_config_prints_options,

@@ -174,7 +174,10 @@ bind_one(const struct addr *a, int backlog, const struct sock_opts *o,
 		snprintf(err, errlen, "socket: %s", strerror(errno));
 		return -1;
 	}
-	if (a->ss.ss_family != AF_UNIX &&
+	/* TCP: rebind a port whose old connections linger in TIME_WAIT.
+	 * Not UDP: there SO_REUSEADDR lets any other socket with it bind
+	 * the same port, and the datagrams go to whichever bound last. */
+	if (a->kind == ADDR_TCP &&
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
 		goto fail;
 	/* "*" means both families on one socket. */
