@@ -1,8 +1,10 @@
 """edgelib: what the tests of upcased at the edge share -- PROXY protocol
 headers built by hand (after haproxy.org's proxy-protocol.txt), clients
 bound to a chosen source address, raw IPv4/UDP datagrams with a forged
-source, and waiting on the counters of the stats line."""
+source, waiting on the counters of the stats line, and a process's UDP
+sockets and event loops as /proc shows them."""
 import ipaddress
+import os
 import re
 import socket
 import struct
@@ -113,3 +115,47 @@ def logged(d, pattern, timeout=20):
             raise TestFailure("no log line matching %r; log:\n%s" %
                               (pattern, "\n".join(d.lines[-20:])))
         time.sleep(0.02)
+
+
+def udp_sockets(pid, port):
+    """The UDP sockets process pid holds bound to port (IPv4 or IPv6):
+    {fd: bytes waiting in its receive queue}."""
+    queued = {}
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
+        except FileNotFoundError:
+            continue
+        for row in rows:
+            col = row.split()
+            if int(col[1].rsplit(":", 1)[1], 16) == port:
+                queued[col[9]] = int(col[4].split(":")[1], 16)
+    held = {}
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue  # closed meanwhile
+        m = re.match(r"socket:\[(\d+)\]$", link)
+        if m and m.group(1) in queued:
+            held[int(fd)] = queued[m.group(1)]
+    return held
+
+
+def epoll_watches(pid):
+    """For each epoll instance (an event loop) of process pid, the set of
+    descriptors it watches."""
+    loops = []
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (pid, fd)) != \
+                    "anon_inode:[eventpoll]":
+                continue
+            with open("/proc/%d/fdinfo/%s" % (pid, fd)) as f:
+                info = f.read()
+        except OSError:
+            continue
+        loops.append({int(t) for t in re.findall(r"^tfd:\s*(\d+)", info,
+                                                 re.M)})
+    return loops

@@ -141,12 +141,14 @@ def test_without_reuseport_the_port_is_taken():
 
 def test_without_reuseport_the_udp_port_is_taken():
     # The same for UDP, where SO_REUSEADDR alone would let a second
-    # process bind the port and take datagrams meant for the first.
-    with Daemon(listen=("udp:127.0.0.1:0",)) as a:
-        p = subprocess.run([UPCASED, "-l", a.addr], capture_output=True,
-                           timeout=20 * SLOW)
+    # process bind the port and take datagrams meant for the first; and
+    # at two threads, whose sockets share the port among themselves.
+    with Daemon("--threads", "2", listen=("udp:127.0.0.1:0",)) as a:
+        p = subprocess.run([UPCASED, "--threads", "2", "-l", a.addr],
+                           capture_output=True, timeout=20 * SLOW)
         err = p.stderr.decode()
-        expect(p.returncode == 1 and "Address already in use" in err,
+        expect(p.returncode == 1 and "cannot listen on %s: Address already "
+               "in use" % a.addr in err,
                "a second process without reuseport on a udp: port",
                "exit 1, in use", (p.returncode, err))
         a.stop()

@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -15,6 +16,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from itlib import (Daemon, SLOW, connect, exchange, expect,  # noqa: E402
                    recv_exactly, recv_until_eof, run_tests)
+from edgelib import host_port, udp_sockets  # noqa: E402
 
 
 class Conf:
@@ -193,6 +195,57 @@ def test_listener_added_and_removed():
         conf.close()
 
 
+def rcvbufs(port):
+    """What ss says of each socket bound to udp port: its receive buffer
+    (the kernel's rb, twice what was set)."""
+    out = subprocess.run(["ss", "-uanm", "sport", "=", ":%d" % port],
+                         capture_output=True, text=True, timeout=20).stdout
+    return [int(b) for b in re.findall(r"skmem:\(r\d+,rb(\d+),", out)]
+
+
+def test_udp_listener_over_threads_added_and_removed():
+    """At two threads a udp: listener added by a reload is two sockets,
+    both served, given the reloaded udp_rcvbuf; removed, every thread
+    closes its socket."""
+    conf = Conf("threads = 2\nlisten = 127.0.0.1:0\n")
+    try:
+        with Daemon("-c", conf.path, listen=(), expect_listeners=1) as d:
+            reload(d, conf, "threads = 2\nlisten = 127.0.0.1:0\n"
+                   "listen = udp:127.0.0.1:0\n",
+                   want=r" notice listening on udp:127\.0\.0\.1:\d+$")
+            d.wait_log(r" notice reloaded ")
+            udp = [ln.rsplit(" ", 1)[1] for ln in d.lines
+                   if "listening on udp:" in ln][-1]
+            host, port = host_port(udp)
+            expect(len(udp_sockets(d.proc.pid, port)) == 2,
+                   "a socket per thread")
+            socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                     for _ in range(16)]
+            for i, s in enumerate(socks):
+                s.settimeout(10 * SLOW)
+                s.sendto(b"r%02d" % i, (host, port))
+                expect(s.recv(16) == b"R%02d" % i, "the new udp listener "
+                       "answers")
+            reload(d, conf, "threads = 2\nlisten = 127.0.0.1:0\n"
+                   "listen = udp:127.0.0.1:0\nudp_rcvbuf = 65536\n")
+            got = rcvbufs(port)
+            expect(got == [131072, 131072], "udp_rcvbuf reloaded on each "
+                   "socket", [131072, 131072], got)
+            reload(d, conf, "threads = 2\nlisten = 127.0.0.1:0\n")
+            expect(any(("closed listener %s" % udp) in ln for ln in d.lines),
+                   "the udp listener is closed", udp, d.lines[-6:])
+            deadline = time.monotonic() + 20 * SLOW
+            while udp_sockets(d.proc.pid, port):
+                expect(time.monotonic() < deadline, "every thread closed "
+                       "its socket", {}, udp_sockets(d.proc.pid, port))
+                time.sleep(0.01)  # no event says "closed": poll, gently
+            for s in socks:
+                s.close()
+            d.stop()
+    finally:
+        conf.close()
+
+
 def test_log_file_reopened():
     conf = Conf("listen = 127.0.0.1:0\n")
     try:
@@ -261,6 +314,7 @@ if __name__ == "__main__":
         test_bad_reload_keeps_everything,
         test_fixed_keys_kept_with_a_warning,
         test_listener_added_and_removed,
+        test_udp_listener_over_threads_added_and_removed,
         test_log_file_reopened,
         test_sighup_without_config_only_reopens,
         test_notify_around_reload,

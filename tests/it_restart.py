@@ -21,6 +21,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from itlib import (Daemon, SLOW, UPCASE, bupper, connect, expect,  # noqa: E402
                    pid_alive, recv_exactly, run_tests, wait_gone)
+from edgelib import udp_sockets  # noqa: E402
 
 
 def read_pid(path):
@@ -199,6 +200,16 @@ def test_failed_restart_leaves_the_files():
         os.rmdir(d)
 
 
+def restart(old):
+    """SIGUSR2, and the pid of the successor once it serves."""
+    old.signal(signal.SIGUSR2)
+    m = old.wait_log(r" (?:notice restart: pid (\d+) serves|"
+                     r"warn restart failed: .*)")
+    expect(m.group(1) is not None, "the successor serves", None,
+           old.lines[-6:])
+    return int(m.group(1))
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -225,12 +236,7 @@ def test_restart_port_zero_entry_leaves_a_named_port():
             old.signal(signal.SIGHUP)
             other = old.wait_log(r" notice listening on (\S+)$").group(1)
             old.wait_log(r" notice reloaded ")
-            old.signal(signal.SIGUSR2)
-            m = old.wait_log(r" (?:notice restart: pid (\d+) serves|"
-                             r"warn restart failed: .*)")
-            expect(m.group(1) is not None, "the successor serves", None,
-                   old.lines[-6:])
-            new_pid = int(m.group(1))
+            new_pid = restart(old)
             for a in ("127.0.0.1:%d" % port, other):
                 n = sum(ln.endswith(" notice listening on " + a)
                         for ln in old.lines)
@@ -249,6 +255,101 @@ def test_restart_port_zero_entry_leaves_a_named_port():
             os.kill(new_pid, signal.SIGKILL)
         os.unlink(conf)
         os.rmdir(d)
+
+
+class UdpPinger(threading.Thread):
+    """Datagrams from several source ports in turn, each waiting for its
+    reply (lockstep), until told to stop: a datagram left unanswered for
+    long is a lost one."""
+
+    def __init__(self, dst, nsocks=8):
+        super().__init__(daemon=True)
+        self.dst = dst
+        self.socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                      for _ in range(nsocks)]
+        self.stop = threading.Event()
+        self.answered = 0
+        self.error = None
+
+    def wait_answered(self, n):
+        """Until n datagrams are answered (or one is lost)."""
+        deadline = time.monotonic() + 20 * SLOW
+        while self.answered < n and self.error is None:
+            expect(time.monotonic() < deadline, "%d datagrams answered" % n,
+                   n, self.answered)
+            time.sleep(0.01)  # no event says "answered": poll, gently
+
+    def run(self):
+        try:
+            i = 0
+            while not self.stop.is_set():
+                s = self.socks[i % len(self.socks)]
+                s.settimeout(10 * SLOW)
+                data = b"ping %06d" % i
+                s.sendto(data, self.dst)
+                got = s.recv(100)
+                if got != data.upper():
+                    raise AssertionError("reply %r to %r" % (got, data))
+                self.answered += 1
+                i += 1
+        except Exception as e:  # reported by the test
+            self.error = e
+        finally:
+            for s in self.socks:
+                s.close()
+
+
+def restart_udp_threads(before_n, after_n):
+    """A successor with another thread count takes every socket of the
+    UDP listener, adds one for each extra thread (or reads several on a
+    thread), and nothing sent meanwhile goes unanswered."""
+    d = tempfile.mkdtemp(prefix="it_restart.")
+    conf = os.path.join(d, "u.conf")
+    with open(conf, "w") as f:
+        f.write("threads = %d\nlisten = udp:127.0.0.1:0\n" % before_n)
+    new_pid = None
+    try:
+        with Daemon("-c", conf, listen=(), expect_listeners=1) as old:
+            old.wait_log(r" notice ready: ")
+            host, port = old.addr[len("udp:"):].rsplit(":", 1)
+            port = int(port)
+            before = udp_sockets(old.proc.pid, port)
+            expect(len(before) == before_n, "a socket per thread", before_n,
+                   before)
+            ping = UdpPinger((host, port))
+            ping.start()
+            ping.wait_answered(20)
+            with open(conf, "w") as f:
+                f.write("threads = %d\nlisten = udp:127.0.0.1:%d\n" %
+                        (after_n, port))
+            new_pid = restart(old)
+            expect(old.wait(timeout=30) == 0, "the old one exits 0")
+            # Served by the successor alone now, for a while.
+            ping.wait_answered(ping.answered + 50)
+            ping.stop.set()
+            ping.join(30 * SLOW)
+            expect(ping.error is None, "no datagram lost across the restart",
+                   None, (ping.error, ping.answered))
+        held = udp_sockets(new_pid, port)
+        want = max(before_n, after_n)
+        expect(len(held) == want, "the successor: every socket, and one "
+               "per thread", want, held)
+        os.kill(new_pid, signal.SIGTERM)
+        wait_gone(new_pid, "the new process stops")
+        new_pid = None
+    finally:
+        if new_pid is not None and pid_alive(new_pid):
+            os.kill(new_pid, signal.SIGKILL)
+        os.unlink(conf)
+        os.rmdir(d)
+
+
+def test_restart_udp_to_more_threads():
+    restart_udp_threads(2, 3)
+
+
+def test_restart_udp_to_fewer_threads():
+    restart_udp_threads(3, 2)
 
 
 class CredReceiver:
@@ -323,4 +424,6 @@ if __name__ == "__main__":
         test_failed_restart_leaves_the_files,
         test_restart_port_zero_entry_leaves_a_named_port,
         test_restart_hands_on_the_watchdog,
+        test_restart_udp_to_more_threads,
+        test_restart_udp_to_fewer_threads,
     ])

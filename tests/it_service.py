@@ -19,6 +19,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from itlib import (Daemon, UPCASED, SLOW, connect, expect, pid_alive,  # noqa: E402
                    recv_exactly, run_tests)
+from edgelib import udp_sockets  # noqa: E402
 
 
 def wait_file_line(path, pattern, timeout=20):
@@ -554,6 +555,39 @@ def test_socket_activation_from_python():
         shutil.rmtree(d)
 
 
+def test_socket_activation_udp_over_threads():
+    """A passed UDP socket is served at --threads 2: with a sibling
+    socket beside it if it lets one in (SO_REUSEPORT, systemd's
+    ReusePort=yes), else alone, read by one thread."""
+    plain = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    plain.bind(("127.0.0.1", 0))
+    shared = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    shared.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    shared.bind(("127.0.0.1", 0))
+    try:
+        with activated([plain, shared],
+                       args=("-v", "--threads", "2")) as dmn:
+            for s, n in ((plain, 1), (shared, 2)):
+                port = s.getsockname()[1]
+                held = udp_sockets(dmn.proc.pid, port)
+                expect(len(held) == n, "upcased's sockets on udp port %d"
+                       % port, n, held)
+                c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                c.settimeout(10 * SLOW)
+                c.sendto(b"dgram", s.getsockname())
+                expect(c.recv(64) == b"DGRAM", "udp served on port %d" % port)
+                c.close()
+            expect(any("udp:127.0.0.1:%d: 1 socket without SO_REUSEPORT: "
+                       "read by 1 of the 2 threads" % plain.getsockname()[1]
+                       in ln for ln in dmn.lines),
+                   "the lone socket is said to be read by one thread", None,
+                   dmn.lines[-10:])
+            dmn.stop()
+    finally:
+        plain.close()
+        shared.close()
+
+
 def test_socket_activation_with_systemd_socket_activate():
     tool = shutil.which("systemd-socket-activate")
     if tool is None:
@@ -622,5 +656,6 @@ if __name__ == "__main__":
         test_user_drop,
         test_notify_socket_messages_in_order,
         test_socket_activation_from_python,
+        test_socket_activation_udp_over_threads,
         test_socket_activation_with_systemd_socket_activate,
     ])

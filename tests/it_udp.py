@@ -2,7 +2,9 @@
 """it_udp: the daemon's UDP path: a burst of datagrams of every size comes
 back whole and right, each to its sender; datagrams the kernel drops
 because upcased's receive queue was full are counted (SO_RXQ_OVFL), so
-that answered + dropped always adds up to what was sent."""
+that answered + dropped always adds up to what was sent.  With N threads
+a udp: listener is N sockets on the port, each watched by one loop, and
+the kernel spreads the senders over them; with one thread, one socket."""
 import os
 import random
 import signal
@@ -12,6 +14,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from itlib import Daemon, SLOW, bupper, expect, run_tests  # noqa: E402
+from edgelib import epoll_watches, udp_sockets, wait_stats  # noqa: E402
 
 
 def udp_addr(d):
@@ -45,7 +48,9 @@ def test_burst_of_every_size():
             got = sorted(s.recvfrom(70000)[0] for _ in want)
             expect(got == want, "each sender gets its own replies, whole")
             s.close()
-        st = d.stats()
+        # Each thread counts a reply once it is sent: wait for them.
+        st = wait_stats(d, lambda st: st["dgrams"] >= len(sizes) * 3,
+                        "every reply counted")
         expect(st["dgrams"] == len(sizes) * 3 and st["dgrams_kernel_dropped"]
                == 0 and st["dgrams_dropped"] == 0, "every datagram answered",
                len(sizes) * 3, st)
@@ -75,15 +80,15 @@ def test_kernel_drops_are_counted():
                 got += 1
             except socket.timeout:
                 break
+        # The kernel's count comes with the next datagram that socket
+        # reads: send one more once the queue is empty, from the same
+        # port (the kernel gives a source port to one thread's socket).
+        s.settimeout(10 * SLOW)
+        s.sendto(b"last", udp_addr(d))
+        expect(s.recvfrom(100)[0] == b"LAST", "answered after the burst")
         s.close()
-        # The kernel's count comes with the next datagram read: send one
-        # more once the queue is empty.
-        t = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        t.settimeout(10 * SLOW)
-        t.sendto(b"last", udp_addr(d))
-        expect(t.recvfrom(100)[0] == b"LAST", "answered after the burst")
-        t.close()
-        st = d.stats()
+        st = wait_stats(d, lambda st: st["dgrams"] >= got + 1,
+                        "every reply counted")
         expect(st["dgrams_kernel_dropped"] > 0, "kernel drops counted", "> 0",
                st)
         expect(st["dgrams"] == got + 1, "answered = replies received",
@@ -94,8 +99,86 @@ def test_kernel_drops_are_counted():
         d.stop()
 
 
+def stop_all_threads(d):
+    """SIGSTOP, and wait until every thread of d is stopped."""
+    d.signal(signal.SIGSTOP)
+    deadline = time.monotonic() + 20 * SLOW
+    task = "/proc/%d/task" % d.proc.pid
+    while True:
+        states = []
+        for t in os.listdir(task):
+            try:
+                with open("%s/%s/stat" % (task, t)) as f:
+                    states.append(f.read().rsplit(")", 1)[1].split()[0])
+            except OSError:
+                continue  # a thread gone meanwhile
+        if all(s in ("T", "t") for s in states):
+            return
+        expect(time.monotonic() < deadline, "every thread stopped", "T",
+               states)
+        time.sleep(0.01)  # no event says "stopped": poll, gently
+
+
+def expect_sockets_per_loop(d, threads):
+    """d's udp: listener is threads sockets, each watched by exactly one
+    event loop, no loop watching two."""
+    held = udp_sockets(d.proc.pid, udp_addr(d)[1])
+    expect(len(held) == threads, "a socket per thread on the port",
+           threads, sorted(held))
+    loops = [w & set(held) for w in epoll_watches(d.proc.pid)]
+    watched = sorted(fd for w in loops for fd in w)
+    expect(watched == sorted(held) and all(len(w) <= 1 for w in loops),
+           "each socket watched by one loop of its own", sorted(held), loops)
+    return held
+
+
+def test_one_thread_one_socket():
+    with Daemon("--threads", "1", listen=("udp:127.0.0.1:0",)) as d:
+        expect_sockets_per_loop(d, 1)
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(10 * SLOW)
+        s.sendto(b"one", udp_addr(d))
+        expect(s.recvfrom(100)[0] == b"ONE", "answered")
+        s.close()
+        d.stop()
+
+
+def test_threads_share_the_senders():
+    # Many source ports, sent while upcased is stopped: the kernel puts
+    # them in both sockets' queues; every one is answered, to its sender,
+    # and the threads' counters add up to what was sent.
+    with Daemon("--threads", "2", listen=("udp:127.0.0.1:0",)) as d:
+        expect_sockets_per_loop(d, 2)
+        socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                 for _ in range(200)]
+        stop_all_threads(d)
+        try:
+            for i, s in enumerate(socks):
+                s.sendto(b"sender %03d" % i, udp_addr(d))
+            queued = udp_sockets(d.proc.pid, udp_addr(d)[1])
+        finally:
+            d.signal(signal.SIGCONT)
+        expect(len(queued) == 2 and min(queued.values()) > 0,
+               "datagrams waiting in each thread's socket", "2 non-empty",
+               queued)
+        for i, s in enumerate(socks):
+            s.settimeout(10 * SLOW)
+            got, _ = s.recvfrom(100)
+            expect(got == b"SENDER %03d" % i, "each sender its reply",
+                   b"SENDER %03d" % i, got)
+            s.close()
+        st = wait_stats(d, lambda st: st["dgrams"] >= len(socks),
+                        "every reply counted")
+        expect(st["dgrams_in"] == len(socks) and st["dgrams"] == len(socks),
+               "received and answered, summed over the threads",
+               len(socks), (st["dgrams_in"], st["dgrams"]))
+        d.stop()
+
+
 if __name__ == "__main__":
     run_tests([
+        test_one_thread_one_socket,
+        test_threads_share_the_senders,
         test_burst_of_every_size,
         test_kernel_drops_are_counted,
     ])

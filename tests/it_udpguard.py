@@ -52,14 +52,15 @@ def test_loop_ports_are_not_answered():
             return
         for s in loops:
             s.sendto(b"echo me forever", dst)
-        # A datagram from an ordinary port after them: once it is
-        # answered, the ones before were read (one socket, in order).
+        # A datagram from an ordinary port after them (it may reach
+        # another thread's socket than theirs: the counts are waited for).
         ok = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         ok.settimeout(10 * SLOW)
         ok.sendto(b"after", dst)
         expect(ok.recv(100) == b"AFTER", "an ordinary port is answered")
-        st = wait_stats(d, lambda st: st["dgrams_loop"] == len(loops),
-                        "the loop datagrams counted")
+        # A thread counts a reply once it is sent: wait for both counts.
+        st = wait_stats(d, lambda st: st["dgrams_loop"] == len(loops) and
+                        st["dgrams"] >= 1, "the loop datagrams counted")
         expect(st["dgrams"] == 1, "only the ordinary one answered", 1,
                st["dgrams"])
         for s in loops:
@@ -96,19 +97,23 @@ RATE = 20
 FLOOD = 400
 
 
-def test_flood_is_cut_to_the_rate():
-    with Daemon("--udp-rate-per-ip", str(RATE),
+def flood_cut_to_the_rate(threads, nports):
+    """A flood from nports source ports of one address: one bucket, read
+    by whichever thread's socket the kernel gives each port."""
+    with Daemon("--udp-rate-per-ip", str(RATE), "--threads", str(threads),
                 listen=("udp:127.0.0.1:0",)) as d:
         dst = host_port(d.addr)
-        flood = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        flood.bind(("127.0.0.1", 0))
+        floods = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                  for _ in range(nports)]
+        for flood in floods:
+            flood.bind(("127.0.0.1", 0))
         other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         other.bind(("127.0.0.2", 0))
         other.settimeout(10 * SLOW)
         start = time.monotonic()
         others_answered = 0
         for i in range(FLOOD):
-            flood.sendto(b"flood%03d" % i, dst)
+            floods[i % nports].sendto(b"flood%03d" % i, dst)
             if i % 40 == 39:
                 # Another source has its own bucket: still answered.
                 other.sendto(b"other%03d" % i, dst)
@@ -139,19 +144,30 @@ def test_flood_is_cut_to_the_rate():
         expect(st["dgrams_rate"] == received - answered and
                st["dgrams_rate"] > 0, "the rest dropped and counted",
                received - answered, st["dgrams_rate"])
-        flood.setblocking(False)
         replies = 0
-        try:
-            while True:
-                flood.recv(100)
-                replies += 1
-        except BlockingIOError:
-            pass
+        for flood in floods:
+            flood.setblocking(False)
+            try:
+                while True:
+                    flood.recv(100)
+                    replies += 1
+            except BlockingIOError:
+                pass
+            flood.close()
         expect(replies <= answered, "no more replies than counted", answered,
                replies)
-        flood.close()
         other.close()
         d.stop()
+
+
+def test_flood_is_cut_to_the_rate():
+    flood_cut_to_the_rate(1, 1)
+
+
+def test_flood_from_many_ports_is_cut_to_one_rate():
+    # At two threads the ports spread over both sockets: the threads
+    # share the address's bucket, or it would get twice the rate.
+    flood_cut_to_the_rate(2, 32)
 
 
 def test_rate_reloads():
@@ -199,5 +215,6 @@ if __name__ == "__main__":
         test_loop_ports_are_not_answered,
         test_port_zero_and_ourselves_are_not_answered,
         test_flood_is_cut_to_the_rate,
+        test_flood_from_many_ports_is_cut_to_one_rate,
         test_rate_reloads,
     ])

@@ -10,7 +10,9 @@
 #include "addr.h"
 
 #define ACTIVATION_FD_START	3
-#define ACTIVATION_MAX		64
+/* Sockets taken at exec at most: a UDP listener is a socket per thread,
+ * and a restart hands them all over. */
+#define ACTIVATION_MAX		1024
 /* The LISTEN_FDNAMES name of the metrics listener's socket (systemd's
  * FileDescriptorName=, or our own restart's). */
 #define ACTIVATION_METRICS	"metrics"

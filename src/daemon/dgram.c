@@ -167,30 +167,28 @@ dgram_read_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 int
-dgram_set_rcvbuf(struct dgram *d, int bytes)
+dgram_set_rcvbuf(evutil_socket_t fd, int bytes, int *got)
 {
-	int got = 0;
-	socklen_t len = sizeof(got);
+	socklen_t len = sizeof(*got);
 
+	*got = bytes;
 	if (bytes <= 0)
 		return 0;
 	/* Past net.core.rmem_max only with CAP_NET_ADMIN (root): try that
 	 * first, then what the kernel allows anyone. */
-	if (setsockopt(d->fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes,
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes,
 	    sizeof(bytes)) != 0 &&
-	    setsockopt(d->fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes)) != 0)
+	    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes)) != 0)
 		return -1;
 	/* Linux reports twice what was set (it counts its bookkeeping). */
-	if (getsockopt(d->fd, SOL_SOCKET, SO_RCVBUF, &got, &len) == 0 &&
-	    got / 2 < bytes)
-		log_info("udp_rcvbuf: asked for %d bytes, the kernel allows %d "
-		    "(net.core.rmem_max)", bytes, got / 2);
+	if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, got, &len) == 0)
+		*got /= 2;
 	return 0;
 }
 
 struct dgram *
 dgram_new(struct event_base *base, evutil_socket_t fd, struct stats *stats,
-    int rcvbuf, struct udpguard *guard)
+    struct udpguard *guard)
 {
 	struct dgram *d;
 	int one = 1;
@@ -205,8 +203,6 @@ dgram_new(struct event_base *base, evutil_socket_t fd, struct stats *stats,
 	if (setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one)) != 0)
 		log_debug("udp: SO_RXQ_OVFL: %s (kernel drops not counted)",
 		    strerror(errno));
-	if (dgram_set_rcvbuf(d, rcvbuf) != 0)
-		log_warn("udp_rcvbuf %d: %s", rcvbuf, strerror(errno));
 	d->ev = event_new(base, fd, EV_READ | EV_PERSIST, dgram_read_cb, d);
 	if (d->ev == NULL || event_add(d->ev, NULL) != 0) {
 		if (d->ev != NULL)
@@ -225,10 +221,4 @@ dgram_free(struct dgram *d)
 	event_free(d->ev);
 	close(d->fd);
 	free(d);
-}
-
-evutil_socket_t
-dgram_fd(const struct dgram *d)
-{
-	return d->fd;
 }

@@ -9,18 +9,16 @@
 
 struct dgram;
 
-/* Serve the bound UDP socket fd on base, with a receive buffer of rcvbuf
- * bytes (0: as it is), answering only what guard lets through; the
- * socket is closed by dgram_free. */
+/* Serve the bound UDP socket fd on base (from base's thread), counting
+ * in stats and answering only what guard lets through; the socket is
+ * closed by dgram_free. */
 struct dgram *dgram_new(struct event_base *base, evutil_socket_t fd,
-	    struct stats *stats, int rcvbuf, struct udpguard *guard);
+	    struct stats *stats, struct udpguard *guard);
 
-/* A new receive buffer size (udp_rcvbuf, reloaded).  Returns 0, or -1
- * (errno set). */
-int	dgram_set_rcvbuf(struct dgram *d, int bytes);
+/* A receive buffer of bytes for the UDP socket fd (udp_rcvbuf; <= 0: as
+ * it is), from any thread.  Returns 0 with *got what the kernel gave (it
+ * caps it at net.core.rmem_max without CAP_NET_ADMIN), or -1 (errno set). */
+int	dgram_set_rcvbuf(evutil_socket_t fd, int bytes, int *got);
 void	dgram_free(struct dgram *d);
-
-/* The socket, e.g. to hand to a successor. */
-evutil_socket_t dgram_fd(const struct dgram *d);
 
 #endif

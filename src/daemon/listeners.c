@@ -1,6 +1,6 @@
 /* listeners.c: the listening sockets, from the listen entries or from a
- * predecessor, served on the main loop with evconnlistener (streams) or
- * dgram.c (UDP). */
+ * predecessor: streams served on the main loop with evconnlistener, UDP
+ * by every worker (listeners_udp.c). */
 #include <errno.h>
 #include <linux/filter.h>
 #include <stdio.h>
@@ -11,25 +11,24 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "dgram.h"
-#include "listeners.h"
+#include "listeners-internal.h"
 #include "log.h"
+#include "worker.h"
 
-/* The guard learns where every UDP listener is: a datagram from there is
- * us answering ourselves. */
-static void
+void
 listeners_tell_guard(struct listeners *L)
 {
 	struct addr self[SETTINGS_MAX_LISTEN];
 	int n = 0;
 
 	for (int i = 0; i < L->n; i++)
-		if (L->ls[i].dg != NULL)
+		if (L->ls[i].bound.kind == ADDR_UDP)
 			self[n++] = L->ls[i].bound;
-	udpguard_set_self(L->guard, self, n);
+	for (int i = 0; i < L->nworkers; i++)
+		worker_set_udp_self(L->workers[i], self, n);
 }
 
-/* Serve fd as the next listener; logs "listening on". */
+/* Serve fd as the next stream listener; logs "listening on". */
 static int
 listeners_serve(struct listeners *L, const struct listen_spec *spec,
     const struct addr *bound, const struct sock_file *file, int fd)
@@ -42,18 +41,13 @@ listeners_serve(struct listeners *L, const struct listen_spec *spec,
 	l->bound = *bound;
 	if (file != NULL)
 		l->file = *file;
-	if (bound->kind == ADDR_UDP) {
-		l->dg = dgram_new(L->base, fd, L->dgram_stats, L->udp_rcvbuf,
-		    L->guard);
-	} else {
-		/* Backlog 0: the socket is already listening. */
-		l->lev = evconnlistener_new(L->base, spec->opts.proxy_protocol ?
-		    L->accept_proxy_cb : L->accept_cb, L->arg,
-		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
-		if (l->lev != NULL)
-			evconnlistener_set_error_cb(l->lev, L->error_cb);
-	}
-	if (l->dg == NULL && l->lev == NULL) {
+	/* Backlog 0: the socket is already listening. */
+	l->lev = evconnlistener_new(L->base, spec->opts.proxy_protocol ?
+	    L->accept_proxy_cb : L->accept_cb, L->arg,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+	if (l->lev != NULL)
+		evconnlistener_set_error_cb(l->lev, L->error_cb);
+	if (l->lev == NULL) {
 		log_error("cannot listen on %s: out of memory",
 		    addr_format(bound, name, sizeof(name)));
 		sock_unlink(bound, &l->file);
@@ -61,8 +55,6 @@ listeners_serve(struct listeners *L, const struct listen_spec *spec,
 		return -1;
 	}
 	L->n++;
-	if (l->dg != NULL)
-		listeners_tell_guard(L);
 	log_notice("listening on %s", addr_format(bound, name, sizeof(name)));
 	return 0;
 }
@@ -128,6 +120,8 @@ listeners_claim(struct listeners *L, const struct settings *cfg,
 
 	if (in == NULL)
 		return 0;
+	if (in->addr.kind == ADDR_UDP)
+		return listeners_udp_claim(L, spec, in) == 0 ? 1 : -1;
 	in->claimed = 1;
 	if (sock_apply_file_opts(&in->addr, &so, err, sizeof(err)) != 0) {
 		log_error("cannot listen on %s: %s", addr_format(&spec->addr,
@@ -168,6 +162,11 @@ listeners_open(struct listeners *L, const struct settings *cfg,
 			    name, sizeof(name)));
 		return 0;
 	}
+	if (spec->addr.kind == ADDR_UDP) {
+		fd = listeners_udp_bind(spec, &so, &bound);
+		return fd < 0 ? -1 : listeners_udp_serve(L, spec, &bound, &fd,
+		    1);
+	}
 	fd = sock_listen(&spec->addr, cfg->backlog, &so, &bound, &file, err,
 	    sizeof(err));
 	if (fd < 0) {
@@ -205,8 +204,11 @@ listeners_open_all(struct listeners *L, const struct settings *cfg)
 		listen_opts_init(&spec.opts);
 		spec.uid = (uid_t)-1;
 		spec.gid = (gid_t)-1;
-		if (L->n == SETTINGS_MAX_LISTEN ||
-		    listeners_serve(L, &spec, &in->addr, NULL, in->fd) != 0) {
+		/* A UDP one with every other passed on its address (a
+		 * service manager's group of SO_REUSEPORT sockets). */
+		if (L->n == SETTINGS_MAX_LISTEN || (in->addr.kind == ADDR_UDP ?
+		    listeners_udp_claim(L, &spec, in) :
+		    listeners_serve(L, &spec, &in->addr, NULL, in->fd)) != 0) {
 			if (L->n == SETTINGS_MAX_LISTEN) {
 				log_error("more than %d listeners passed",
 				    SETTINGS_MAX_LISTEN);
@@ -241,13 +243,13 @@ void
 listeners_close(struct listeners *L, int i, int remove_file)
 {
 	struct listener *l = &L->ls[i];
-	int was_udp = l->dg != NULL;
+	int was_udp = l->bound.kind == ADDR_UDP;
 
 	if (remove_file)
 		sock_unlink(&l->bound, &l->file);
 	if (l->lev != NULL)
 		evconnlistener_free(l->lev);
-	dgram_free(l->dg);
+	listeners_udp_close(L, l);
 	memmove(&L->ls[i], &L->ls[i + 1], (size_t)(L->n - i - 1) *
 	    sizeof(L->ls[0]));
 	L->n--;
@@ -320,15 +322,9 @@ listeners_set(struct listeners *L, int on)
 void
 listeners_set_udp_rcvbuf(struct listeners *L, int bytes)
 {
-	char name[ADDR_STRLEN];
-
 	L->udp_rcvbuf = bytes;
 	for (int i = 0; i < L->n; i++)
-		if (L->ls[i].dg != NULL && dgram_set_rcvbuf(L->ls[i].dg,
-		    bytes) != 0)
-			log_warn("%s: udp_rcvbuf %d: %s", addr_format(
-			    &L->ls[i].bound, name, sizeof(name)), bytes,
-			    strerror(errno));
+		listeners_udp_set_rcvbuf(&L->ls[i], bytes);
 }
 
 void
@@ -417,8 +413,15 @@ listeners_fds(const struct listeners *L, int *fds, int max)
 {
 	int n = 0;
 
-	for (int i = 0; i < L->n && n < max; i++)
-		fds[n++] = L->ls[i].lev != NULL ?
-		    evconnlistener_get_fd(L->ls[i].lev) : dgram_fd(L->ls[i].dg);
+	for (int i = 0; i < L->n; i++) {
+		const struct listener *l = &L->ls[i];
+
+		if (n + (l->lev != NULL ? 1 : l->nudp) > max)
+			return -1;
+		if (l->lev != NULL)
+			fds[n++] = evconnlistener_get_fd(l->lev);
+		for (int k = 0; k < l->nudp; k++)
+			fds[n++] = l->udp[k].fd;
+	}
 	return n;
 }

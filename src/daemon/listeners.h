@@ -1,6 +1,7 @@
 /* listeners.h: the set of listening sockets: bound from the listen
- * entries or passed at exec, served on the main loop, paused and resumed
- * in turn, changed by a reload, handed to a successor, closed. */
+ * entries or passed at exec, served on the main loop (streams) or on
+ * every worker's (UDP), paused and resumed in turn, changed by a reload,
+ * handed to a successor, closed. */
 #ifndef LISTENERS_H
 #define LISTENERS_H
 
@@ -11,7 +12,14 @@
 #include "settings.h"
 #include "sock.h"
 #include "stats.h"
-#include "udpguard.h"
+
+struct worker;
+
+/* One socket of a UDP listener, and the worker whose loop reads it. */
+struct listener_udp {
+	evutil_socket_t		 fd;
+	int			 worker;
+};
 
 struct listener {
 	struct listen_spec	 spec;	/* as configured: its identity */
@@ -19,7 +27,8 @@ struct listener {
 	struct sock_file	 file;	/* unix: the socket file to remove */
 	struct sock_file	 adopted;	/* a predecessor's: ours once we serve */
 	struct evconnlistener	*lev;	/* stream */
-	struct dgram		*dg;	/* UDP */
+	struct listener_udp	*udp;	/* UDP: a socket per worker */
+	int			 nudp;
 };
 
 struct listeners {
@@ -38,9 +47,10 @@ struct listeners {
 	evconnlistener_cb	 accept_proxy_cb;	/* proxy_protocol ones */
 	evconnlistener_errorcb	 error_cb;
 	void			*arg;
-	struct stats		*dgram_stats;
+	/* UDP: the workers that read the sockets. */
+	struct worker		**workers;
+	int			 nworkers;
 	int			 udp_rcvbuf;
-	struct udpguard		*guard;		/* UDP: what not to answer */
 };
 
 /* Take what was passed at exec; from_manager: systemd's sockets, which are
@@ -94,7 +104,8 @@ int	listeners_take_metrics(struct listeners *L, const struct addr *want);
  * they are left to the predecessor, which still serves them. */
 void	listeners_own_files(struct listeners *L);
 
-/* Every listening descriptor, in order, for a successor: up to max. */
+/* Every listening descriptor, in order (all of a UDP listener's), for a
+ * successor: their number, or -1 if there are more than max. */
 int	listeners_fds(const struct listeners *L, int *fds, int max);
 
 #endif

@@ -10,11 +10,14 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "activation.h"
+
 /* At start: remember the binary and the arguments.  Returns 0 or -1. */
 int	restart_init(int argc, char **argv);
 
-/* The longest LISTEN_FDNAMES a restart passes. */
-#define RESTART_NAMES_MAX	1024
+/* The longest LISTEN_FDNAMES a restart passes: "listen:" for each
+ * socket but the last, then "metrics". */
+#define RESTART_NAMES_MAX	(ACTIVATION_MAX * 8)
 
 /*
  * Start the successor with fds[0..n) as its descriptors 3.., named by

@@ -18,7 +18,7 @@
 
 struct metrics;
 struct perip;
-struct udpguard;
+struct udpguard_rates;
 struct worker;
 
 /* The signals the main loop handles, from before the first listener. */
@@ -51,7 +51,8 @@ struct server {
 	unsigned		 next_worker;
 	struct listeners	 L;
 	struct perip		*perip;	/* connections per address */
-	struct udpguard		*guard;
+	struct udpguard_rates	*udp_rates;	/* what every worker's guard
+						 * counts sources in */
 	struct admit		 admit;	/* the main loop's: cfg's lists */
 	struct event		*sig_ev[SERVER_NSIGS];
 	struct event		*retry_ev;

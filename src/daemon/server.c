@@ -263,14 +263,12 @@ server_begin_shutdown(struct server *srv, int remove_files)
 }
 
 /* The per-address limits of cfg, at start and at each reload (the access
- * lists are read from cfg itself). */
+ * lists are read from cfg itself; udp_rate_per_ip goes to each worker's
+ * guard with the rest of its settings). */
 void
 server_apply_limits(struct server *srv)
 {
 	perip_set_limit(srv->perip, srv->cfg.max_conns_per_ip);
-	if (udpguard_retune(srv->guard, srv->cfg.udp_rate_per_ip) != 0)
-		log_warn("out of memory for the udp_rate_per_ip table: "
-		    "datagrams are not rate-limited");
 }
 
 static void
@@ -356,7 +354,7 @@ server_free(struct server *srv)
 	for (int i = srv->nworkers - 1; i >= 0; i--)
 		worker_free(srv->workers[i]);
 	free(srv->workers);
-	udpguard_free(srv->guard);
+	udpguard_rates_free(srv->udp_rates);
 	perip_free(srv->perip);
 	for (int i = 0; i < SERVER_NSIGS; i++)
 		if (srv->sig_ev[i] != NULL)
@@ -430,15 +428,16 @@ server_run(const struct settings *cfg, const struct settings_source *src,
 	}
 	srv->workers = calloc((size_t)cfg->threads, sizeof(*srv->workers));
 	srv->perip = perip_new();
-	srv->guard = udpguard_new(&cfg->acl);
-	if (srv->workers == NULL || srv->perip == NULL || srv->guard == NULL) {
+	srv->udp_rates = udpguard_rates_new();
+	if (srv->workers == NULL || srv->perip == NULL ||
+	    srv->udp_rates == NULL) {
 		log_error("out of memory");
 		goto out;
 	}
 	server_apply_limits(srv);
 	for (int i = 0; i < cfg->threads; i++) {
 		srv->workers[i] = worker_new(i, cfg, i == 0 ? srv->base : NULL,
-		    &hooks, srv->perip);
+		    &hooks, srv->perip, srv->udp_rates);
 		if (srv->workers[i] == NULL)
 			goto out;
 		srv->nworkers++;
@@ -467,9 +466,9 @@ server_run(const struct settings *cfg, const struct settings_source *src,
 	srv->L.accept_proxy_cb = accept_proxy_cb;
 	srv->L.error_cb = accept_error_cb;
 	srv->L.arg = srv;
-	srv->L.dgram_stats = worker_stats(srv->workers[0]);
+	srv->L.workers = srv->workers;
+	srv->L.nworkers = srv->nworkers;
 	srv->L.udp_rcvbuf = cfg->udp_rcvbuf;
-	srv->L.guard = srv->guard;
 	srv->admit.acl = &cfg->acl;
 	srv->admit.proxy_from = &cfg->proxy_from;
 	srv->admit.perip = srv->perip;

@@ -69,7 +69,9 @@ server_successor_cb(evutil_socket_t fd, short what, void *arg)
 void
 server_restart(struct server *srv)
 {
-	int fds[SETTINGS_MAX_LISTEN + 1], n;
+	/* Static: large, and the main thread's alone. */
+	static int fds[ACTIVATION_MAX];
+	int n;
 	char err[256], dir[PATH_MAX], names[RESTART_NAMES_MAX] = "";
 	struct timeval tv = { RESTART_TIMEOUT_S, 0 };
 
@@ -78,7 +80,13 @@ server_restart(struct server *srv)
 		    (long)srv->successor);
 		return;
 	}
-	n = listeners_fds(&srv->L, fds, SETTINGS_MAX_LISTEN);
+	/* Every socket of every listener, and room for the metrics one. */
+	n = listeners_fds(&srv->L, fds, ACTIVATION_MAX - 1);
+	if (n < 0) {
+		log_warn("restart failed: more than %d listening sockets to "
+		    "hand over; still serving", ACTIVATION_MAX - 1);
+		return;
+	}
 	if (srv->metrics != NULL) {
 		/* Named, so that the successor tells it from a listener. */
 		for (int i = 0; i < n; i++)
@@ -104,7 +112,7 @@ server_restart(struct server *srv)
 		kill(srv->successor, SIGKILL);
 		return;
 	}
-	n -= srv->metrics != NULL;
+	n = srv->L.n;
 	log_notice("restart: started pid %ld with %d listener%s%s",
 	    (long)srv->successor, n, n == 1 ? "" : "s", srv->metrics != NULL ?
 	    " and the metrics listener" : "");

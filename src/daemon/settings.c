@@ -21,7 +21,7 @@ const struct settings_key settings_keys[] = {
 	{ "backlog", "N", "listen(2) backlog (default 1024)" },
 	{ "chunk_size", "BYTES", "largest single read per connection (1..1048576, default 1024)" },
 	{ "max_pending", "BYTES", "replies held for a slow reader before reading pauses (default 65536)" },
-	{ "udp_rcvbuf", "BYTES", "receive buffer of each udp: listener, for bursts (4096..1073741824, default 4194304)" },
+	{ "udp_rcvbuf", "BYTES", "receive buffer of each udp: socket (one per thread), for bursts (4096..1073741824, default 4194304)" },
 	{ "max_conns", "N", "connections at once; accepting pauses at the limit (default: from ulimit -n)" },
 	{ "max_conns_per_ip", "N", "connections at once from one client address (IPv4, or IPv6 /64); more are closed at once (default none)" },
 	{ "threads", "N", "worker event loops (1..256, default: online CPUs)" },
@@ -558,7 +558,8 @@ settings_compose(struct settings *cfg, const struct settings_source *src,
 
 /*
  * Descriptors upcased holds besides its connections: what is open before
- * start-up (stdio, anything inherited), one per listener, per worker loop
+ * start-up (stdio, anything inherited), one per listener (a UDP one: one
+ * per thread, each loop reads a socket of its own), per worker loop
  * libevent's epoll descriptor, signal pipe pair and notification eventfd
  * plus our wake-up eventfd, and room for the short-lived ones (the unix
  * probe socket and lock file, a config re-read, the log).
@@ -572,7 +573,12 @@ settings_compose(struct settings *cfg, const struct settings_source *src,
 long long
 settings_fd_reserve(const struct settings *cfg, int open_fds)
 {
-	return open_fds + cfg->nlisten + (long long)FDS_PER_THREAD *
+	long long listeners = 0;
+
+	for (int i = 0; i < cfg->nlisten; i++)
+		listeners += cfg->listen[i].addr.kind == ADDR_UDP ?
+		    cfg->threads : 1;
+	return open_fds + listeners + (long long)FDS_PER_THREAD *
 	    cfg->threads + FDS_SLACK + (cfg->metrics_on ? FDS_METRICS : 0);
 }
 

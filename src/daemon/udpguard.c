@@ -1,9 +1,10 @@
 /* udpguard.c: echo loops, access lists and a per-source rate, checked for
- * every datagram on the main loop (where every UDP listener runs, so the
- * table needs no lock).  With no access list and no rate, a datagram
- * costs a compare of its port and one per UDP listener (inline, in
- * udpguard.h); the rest is here. */
+ * every datagram on the loop that read it.  With no access list and no
+ * rate, a datagram costs a compare of its port and one per UDP listener
+ * (inline, in udpguard.h); the rest is here.  Only the rate's buckets are
+ * shared between loops, under their lock. */
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,22 +27,50 @@ struct udpguard_rate {
 _Static_assert(UDPGUARD_SELF_MAX == SETTINGS_MAX_LISTEN, "a slot for each "
     "listener");
 
+struct udpguard_rates {
+	pthread_mutex_t		 mu;	/* guards table and its entries */
+	struct udpguard_rate	*table;	/* NULL until a rate is set */
+	uint64_t		 seed;	/* chains an attacker cannot aim at */
+};
+
 static void	udpguard_set_mask(struct udpguard *);
 
-/* Bucket chains an attacker cannot aim at. */
-static uint64_t udpguard_seed;
+struct udpguard_rates *
+udpguard_rates_new(void)
+{
+	struct udpguard_rates *r = calloc(1, sizeof(*r));
+	struct timespec ts;
+
+	if (r == NULL)
+		return NULL;
+	if (pthread_mutex_init(&r->mu, NULL) != 0) {
+		free(r);
+		return NULL;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	r->seed = UINT64_C(0x9e3779b97f4a7c15) ^ (uint64_t)ts.tv_nsec;
+	return r;
+}
+
+void
+udpguard_rates_free(struct udpguard_rates *r)
+{
+	if (r == NULL)
+		return;
+	pthread_mutex_destroy(&r->mu);
+	free(r->table);
+	free(r);
+}
 
 struct udpguard *
-udpguard_new(const struct acl *acl)
+udpguard_new(const struct acl *acl, struct udpguard_rates *rates)
 {
 	struct udpguard *g = calloc(1, sizeof(*g));
-	struct timespec ts;
 
 	if (g == NULL)
 		return NULL;
 	g->acl = acl;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	udpguard_seed = UINT64_C(0x9e3779b97f4a7c15) ^ (uint64_t)ts.tv_nsec;
+	g->rates = rates;
 	udpguard_set_mask(g);
 	return g;
 }
@@ -49,9 +78,6 @@ udpguard_new(const struct acl *acl)
 void
 udpguard_free(struct udpguard *g)
 {
-	if (g == NULL)
-		return;
-	free(g->table);
 	free(g);
 }
 
@@ -78,12 +104,18 @@ udpguard_set_mask(struct udpguard *g)
 int
 udpguard_retune(struct udpguard *g, int rate)
 {
+	struct udpguard_rates *r = g->rates;
 	int rc = 0;
 
-	if (rate > 0 && g->table == NULL &&
-	    (g->table = calloc(RATE_SLOTS, sizeof(*g->table))) == NULL) {
-		rate = 0;
-		rc = -1;
+	if (rate > 0) {
+		pthread_mutex_lock(&r->mu);
+		if (r->table == NULL)
+			r->table = calloc(RATE_SLOTS, sizeof(*r->table));
+		if (r->table == NULL) {
+			rate = 0;
+			rc = -1;
+		}
+		pthread_mutex_unlock(&r->mu);
 	}
 	g->rate = rate;
 	udpguard_set_mask(g);
@@ -157,13 +189,13 @@ udpguard_now_ns(void)
 }
 
 /* The bucket for ip: found, a free slot, or the slot unseen longest
- * among those its address may use. */
+ * among those its address may use.  Under r->mu. */
 static struct udpguard_rate *
-udpguard_bucket(struct udpguard *g, const struct cidr_ip *ip, uint64_t now,
-    int *fresh)
+udpguard_bucket(struct udpguard_rates *r, const struct cidr_ip *ip,
+    uint64_t now, int *fresh)
 {
 	uint8_t key[9] = { ip->v6 };
-	uint64_t h = udpguard_seed;
+	uint64_t h = r->seed;
 	struct udpguard_rate *victim = NULL;
 
 	memcpy(key + 1, ip->b, ip->v6 ? 8 : 4);
@@ -173,7 +205,7 @@ udpguard_bucket(struct udpguard *g, const struct cidr_ip *ip, uint64_t now,
 	}
 	h ^= h >> 31;
 	for (int k = 0; k < RATE_PROBE; k++) {
-		struct udpguard_rate *e = &g->table[(h + (uint64_t)k) &
+		struct udpguard_rate *e = &r->table[(h + (uint64_t)k) &
 		    (RATE_SLOTS - 1)];
 
 		if (e->used && memcmp(e->key, key, sizeof(key)) == 0) {
@@ -196,21 +228,29 @@ udpguard_bucket(struct udpguard *g, const struct cidr_ip *ip, uint64_t now,
 static int
 udpguard_over_rate(struct udpguard *g, const struct cidr_ip *ip)
 {
-	uint64_t now = udpguard_now_ns();
-	int fresh;
-	struct udpguard_rate *e = udpguard_bucket(g, ip, now, &fresh);
+	struct udpguard_rates *r = g->rates;
+	struct udpguard_rate *e;
+	uint64_t now;
+	int fresh, over = 0;
 
+	pthread_mutex_lock(&r->mu);
+	/* Read under the lock: another loop's datagram cannot have been
+	 * seen later than this one. */
+	now = udpguard_now_ns();
+	e = udpguard_bucket(r, ip, now, &fresh);
 	if (fresh)
 		e->tokens = g->rate;
-	else
+	else if (now > e->seen_ns)
 		e->tokens += (double)(now - e->seen_ns) * g->rate / 1e9;
 	if (e->tokens > g->rate)
 		e->tokens = g->rate;
 	e->seen_ns = now;
 	if (e->tokens < 1)
-		return 1;
-	e->tokens -= 1;
-	return 0;
+		over = 1;
+	else
+		e->tokens -= 1;
+	pthread_mutex_unlock(&r->mu);
+	return over;
 }
 
 enum udpguard_verdict

@@ -26,6 +26,7 @@ enum udpguard_verdict {
 #define UDPGUARD_SELF_MAX	32	/* SETTINGS_MAX_LISTEN */
 
 struct udpguard_rate;
+struct udpguard_rates;
 
 /* Here, not in udpguard.c, for udpguard_check()'s inline first look
  * (dgram.c calls it for every datagram); only udpguard.c changes it. */
@@ -37,7 +38,7 @@ struct udpguard {
 	/* Else a bit per source port to look at: the loop ports and our
 	 * own UDP ports (8 KiB; the words of common ports stay cached). */
 	uint64_t		 look_port[65536 / 64];
-	struct udpguard_rate	*table;
+	struct udpguard_rates	*rates;		/* shared by every guard */
 	int			 nself;
 	struct udpguard_self {
 		int		 port;
@@ -46,15 +47,26 @@ struct udpguard {
 	}			 self[UDPGUARD_SELF_MAX];
 };
 
+/*
+ * Each loop that serves UDP has a guard of its own, used on that loop's
+ * thread only; the per-source buckets are one table all of them share
+ * (under a lock, taken only when a rate is set), so that a source's
+ * budget is the same whichever loop its datagrams reach.
+ */
+struct udpguard_rates *udpguard_rates_new(void);
+void	udpguard_rates_free(struct udpguard_rates *r);
+
 /* acl: the lists to check, read at each datagram (they may change
- * between datagrams, on the same thread: call udpguard_retune then). */
-struct udpguard *udpguard_new(const struct acl *acl);
+ * between datagrams, on the same thread: call udpguard_retune then);
+ * rates: the shared buckets. */
+struct udpguard *udpguard_new(const struct acl *acl,
+	    struct udpguard_rates *rates);
 void	udpguard_free(struct udpguard *g);
 
 /* Datagrams per second answered per source address; 0: no limit.  The
- * table is allocated the first time a rate is set.  Also takes note of
- * the access lists as they are now.  Returns -1 if out of memory (the
- * rate is then not applied). */
+ * shared table is allocated the first time a rate is set.  Also takes
+ * note of the access lists as they are now.  Returns -1 if out of memory
+ * (the rate is then not applied). */
 int	udpguard_retune(struct udpguard *g, int rate);
 
 /* Our own UDP listening addresses (n of them), replacing the last ones:

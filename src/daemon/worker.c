@@ -1,5 +1,6 @@
-/* worker.c: one event loop and the connections it owns.  Accepted
- * descriptors arrive through a small locked queue and an eventfd; after
+/* worker.c: one event loop, the connections it owns and the UDP sockets
+ * it reads.  Accepted descriptors, UDP sockets to serve or to close, and
+ * new settings arrive through a small locked queue and an eventfd; after
  * that no other thread touches the worker's loop or its bufferevents
  * (libevent 2.1 crashes and deadlocks on cross-thread bufferevent use). */
 #include <errno.h>
@@ -12,10 +13,24 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "dgram.h"
 #include "log.h"
 #include "looplag.h"
 #include "proxy_wait.h"
 #include "worker.h"
+
+/* A UDP socket this loop serves; dg NULL if it could not be set up (the
+ * socket is still ours, and closed when it is taken away). */
+struct worker_udp {
+	evutil_socket_t		 fd;
+	struct dgram		*dg;
+};
+
+/* From the main thread: serve fd here, or stop and close it. */
+struct worker_udp_op {
+	evutil_socket_t		 fd;
+	int			 add;
+};
 
 struct worker {
 	int			 id;
@@ -28,6 +43,9 @@ struct worker {
 	struct stats		 stats;
 	timeout_us		 shutdown_timeout;
 	struct acl		 acl;		/* env.admit reads it */
+	struct udpguard		*guard;		/* for this loop's datagrams */
+	struct worker_udp	*udp;		/* UDP sockets served here */
+	int			 nudp;
 
 	int			 efd;		/* eventfd: wake-up */
 	struct event		*wake_ev;
@@ -42,6 +60,11 @@ struct worker {
 	struct worker_tunables	 retune;
 	struct worker_tunables	 taken;		/* worker thread only: retune
 						 * as taken, off the lock */
+	struct worker_udp_op	*udp_ops;	/* in order */
+	size_t			 nudp_ops, udp_ops_cap;
+	int			 self_requested;
+	int			 nself;
+	struct addr		 self[UDPGUARD_SELF_MAX];
 
 	int			 stopping;	/* worker thread only */
 	int			 stopped;
@@ -156,6 +179,10 @@ worker_apply(struct worker *w, const struct worker_tunables *t)
 	w->env.max_pending = t->max_pending;
 	w->shutdown_timeout = t->shutdown_timeout;
 	w->acl = t->acl;
+	if (udpguard_retune(w->guard, t->udp_rate_per_ip) != 0) {
+		log_warn("worker %d: out of memory for the udp_rate_per_ip "
+		    "table: datagrams are not rate-limited", w->id);
+	}
 	if (worker_common_timeout(w, t->idle_timeout, &idle) == 0 &&
 	    worker_common_timeout(w, t->write_timeout, &write) == 0 &&
 	    worker_common_timeout(w, t->proxy_timeout, &proxy) == 0) {
@@ -192,15 +219,66 @@ worker_serve(struct worker *w, const struct worker_conn *wc)
 	conn_open(&w->env, wc->fd, &o);
 }
 
+/* In w's thread (or before it runs): serve the UDP socket fd, which is
+ * w's from now on. */
+static void
+worker_udp_add(struct worker *w, evutil_socket_t fd)
+{
+	struct worker_udp *u = realloc(w->udp, (size_t)(w->nudp + 1) *
+	    sizeof(*u));
+
+	if (u == NULL) {
+		log_error("worker %d: out of memory: a udp socket is not served",
+		    w->id);
+		close(fd);
+		return;
+	}
+	w->udp = u;
+	u = &w->udp[w->nudp++];
+	u->fd = fd;
+	u->dg = dgram_new(w->base, fd, &w->stats, w->guard);
+	if (u->dg == NULL)
+		log_error("worker %d: out of memory: a udp socket is not served",
+		    w->id);
+}
+
+/* In w's thread (or once it is over): stop serving fd and close it. */
+static void
+worker_udp_remove(struct worker *w, evutil_socket_t fd)
+{
+	for (int i = 0; i < w->nudp; i++) {
+		if (w->udp[i].fd != fd)
+			continue;
+		if (w->udp[i].dg != NULL)
+			dgram_free(w->udp[i].dg);	/* closes fd */
+		else
+			close(fd);
+		w->udp[i] = w->udp[--w->nudp];
+		return;
+	}
+}
+
+static void
+worker_udp_apply(struct worker *w, const struct worker_udp_op *op, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (op[i].add)
+			worker_udp_add(w, op[i].fd);
+		else
+			worker_udp_remove(w, op[i].fd);
+	}
+}
+
 static void
 wake_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
 	struct worker_conn *q;
-	size_t n;
+	struct worker_udp_op *ops;
+	size_t n, nops;
 	uint64_t count;
 	struct worker_tunables *t = &w->taken;
-	int stop, retune;
+	int stop, retune, self;
 
 	if (read(w->efd, &count, sizeof(count)) < 0 && errno != EAGAIN)
 		log_warn("worker %d: eventfd read: %s", w->id, strerror(errno));
@@ -209,15 +287,25 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 	n = w->qlen;
 	w->queue = NULL;
 	w->qlen = w->qcap = 0;
+	ops = w->udp_ops;
+	nops = w->nudp_ops;
+	w->udp_ops = NULL;
+	w->nudp_ops = w->udp_ops_cap = 0;
 	stop = w->stop_requested;
 	retune = w->retune_requested;
 	w->retune_requested = 0;
 	if (retune)
 		*t = w->retune;
+	self = w->self_requested;
+	w->self_requested = 0;
+	if (self)
+		udpguard_set_self(w->guard, w->self, w->nself);
 	pthread_mutex_unlock(&w->mu);
 
 	if (retune)
 		worker_apply(w, t);
+	worker_udp_apply(w, ops, nops);
+	free(ops);
 
 	for (size_t i = 0; i < n; i++)
 		worker_serve(w, &q[i]);
@@ -230,7 +318,8 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 
 struct worker *
 worker_new(int id, const struct settings *cfg, struct event_base *base,
-    const struct worker_hooks *hooks, struct perip *perip)
+    const struct worker_hooks *hooks, struct perip *perip,
+    struct udpguard_rates *rates)
 {
 	struct worker *w;
 
@@ -265,6 +354,11 @@ worker_new(int id, const struct settings *cfg, struct event_base *base,
 	w->env.closed = conn_gone;
 	w->env.arg = w;
 	w->acl = cfg->acl;
+	if ((w->guard = udpguard_new(&w->acl, rates)) == NULL)
+		goto fail;
+	if (udpguard_retune(w->guard, cfg->udp_rate_per_ip) != 0)
+		log_warn("worker %d: out of memory for the udp_rate_per_ip "
+		    "table: datagrams are not rate-limited", id);
 	w->env.admit.acl = &w->acl;
 	w->env.admit.proxy_from = NULL;	/* senders are checked at accept */
 	w->env.admit.perip = perip;
@@ -374,6 +468,7 @@ worker_tunables_of(const struct settings *cfg, struct worker_tunables *t)
 	t->shutdown_timeout = cfg->shutdown_timeout;
 	t->proxy_timeout = cfg->proxy_timeout;
 	t->acl = cfg->acl;
+	t->udp_rate_per_ip = cfg->udp_rate_per_ip;
 }
 
 void
@@ -386,6 +481,84 @@ worker_retune(struct worker *w, const struct worker_tunables *t)
 	pthread_mutex_lock(&w->mu);
 	w->retune = *t;
 	w->retune_requested = 1;
+	pthread_mutex_unlock(&w->mu);
+	worker_wake(w);
+}
+
+/* Whether w's loop runs on a thread of its own already: then only that
+ * thread may touch it.  Main thread only (it starts the threads). */
+static int
+worker_is_apart(const struct worker *w)
+{
+	return w->own_thread && w->thread_started;
+}
+
+/* Queue a UDP socket change for w's thread.  Returns -1 if out of memory. */
+static int
+worker_queue_udp(struct worker *w, evutil_socket_t fd, int add)
+{
+	int was_empty;
+
+	pthread_mutex_lock(&w->mu);
+	if (w->nudp_ops == w->udp_ops_cap) {
+		size_t cap = w->udp_ops_cap ? w->udp_ops_cap * 2 : 8;
+		struct worker_udp_op *q = realloc(w->udp_ops, cap * sizeof(*q));
+
+		if (q == NULL) {
+			pthread_mutex_unlock(&w->mu);
+			return -1;
+		}
+		w->udp_ops = q;
+		w->udp_ops_cap = cap;
+	}
+	was_empty = w->nudp_ops == 0;
+	w->udp_ops[w->nudp_ops].fd = fd;
+	w->udp_ops[w->nudp_ops++].add = add;
+	pthread_mutex_unlock(&w->mu);
+	if (was_empty)
+		worker_wake(w);
+	return 0;
+}
+
+void
+worker_add_udp(struct worker *w, evutil_socket_t fd)
+{
+	if (!worker_is_apart(w)) {
+		worker_udp_add(w, fd);
+		return;
+	}
+	if (worker_queue_udp(w, fd, 1) != 0) {
+		log_error("worker %d: out of memory: a udp socket is not served",
+		    w->id);
+		close(fd);
+	}
+}
+
+void
+worker_remove_udp(struct worker *w, evutil_socket_t fd)
+{
+	/* Out of memory, the socket stays served until the worker ends:
+	 * closing it under the loop that watches it is worse. */
+	if (!worker_is_apart(w))
+		worker_udp_remove(w, fd);
+	else if (worker_queue_udp(w, fd, 0) != 0)
+		log_error("worker %d: out of memory: a udp socket stays open "
+		    "until shutdown", w->id);
+}
+
+void
+worker_set_udp_self(struct worker *w, const struct addr *self, int n)
+{
+	if (n > UDPGUARD_SELF_MAX)
+		n = UDPGUARD_SELF_MAX;
+	if (!worker_is_apart(w)) {
+		udpguard_set_self(w->guard, self, n);
+		return;
+	}
+	pthread_mutex_lock(&w->mu);
+	memcpy(w->self, self, (size_t)n * sizeof(*self));
+	w->nself = n;
+	w->self_requested = 1;
 	pthread_mutex_unlock(&w->mu);
 	worker_wake(w);
 }
@@ -412,6 +585,18 @@ worker_free(struct worker *w)
 		pthread_join(w->thread, NULL);
 	if (w->base != NULL)
 		worker_close_all(w);
+	/* Alone now: what the thread never took, then every UDP socket. */
+	if (w->base != NULL)
+		worker_udp_apply(w, w->udp_ops, w->nudp_ops);
+	else
+		for (size_t i = 0; i < w->nudp_ops; i++)
+			if (w->udp_ops[i].add)
+				close(w->udp_ops[i].fd);
+	free(w->udp_ops);
+	while (w->nudp > 0)
+		worker_udp_remove(w, w->udp[w->nudp - 1].fd);
+	free(w->udp);
+	udpguard_free(w->guard);
 	for (size_t i = 0; i < w->qlen; i++) {
 		evutil_closesocket(w->queue[i].fd);
 		perip_give(w->env.admit.perip, w->queue[i].slot);

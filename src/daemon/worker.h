@@ -1,13 +1,15 @@
-/* worker.h: an event loop that owns connections, on its own thread or on
- * the main thread's loop. */
+/* worker.h: an event loop that owns connections and reads UDP sockets,
+ * on its own thread or on the main thread's loop. */
 #ifndef WORKER_H
 #define WORKER_H
 
 #include <event2/event.h>
 
+#include "addr.h"
 #include "perip.h"
 #include "settings.h"
 #include "stats.h"
+#include "udpguard.h"
 
 struct worker;
 
@@ -35,15 +37,25 @@ struct worker_hooks {
 /* base NULL: the worker creates its own and runs it on a new thread at
  * worker_start(); otherwise it lives on the given (main) loop.  perip is
  * the count of connections per address every worker shares (NULL: none
- * is kept). */
+ * is kept); rates the UDP per-source buckets they share. */
 struct worker *worker_new(int id, const struct settings *cfg,
 	    struct event_base *base, const struct worker_hooks *hooks,
-	    struct perip *perip);
+	    struct perip *perip, struct udpguard_rates *rates);
 int	worker_start(struct worker *w);
 
 /* From the main thread: serve the connection on w (direct if w runs
  * there). */
 void	worker_give(struct worker *w, const struct worker_conn *wc);
+
+/* From the main thread: serve the bound UDP socket fd on w's loop (fd is
+ * w's from then on), or stop serving it and close it.  Both happen in
+ * w's thread, soon after, once it runs; before that, at once. */
+void	worker_add_udp(struct worker *w, evutil_socket_t fd);
+void	worker_remove_udp(struct worker *w, evutil_socket_t fd);
+
+/* From the main thread: every UDP listening address, so that w's guard
+ * drops datagrams that come from us. */
+void	worker_set_udp_self(struct worker *w, const struct addr *self, int n);
 
 /* From any thread: wake w's loop (its hooks' woken runs on worker 0). */
 void	worker_wake(struct worker *w);
@@ -57,6 +69,7 @@ struct worker_tunables {
 	timeout_us	shutdown_timeout;
 	timeout_us	proxy_timeout;
 	struct acl	acl;
+	int		udp_rate_per_ip;
 };
 void	worker_tunables_of(const struct settings *cfg, struct worker_tunables *t);
 
