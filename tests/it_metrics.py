@@ -23,7 +23,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from itlib import (Daemon, SLOW, UPCASED, TestFailure, connect,  # noqa: E402
                    exchange, expect, flood_until_stalled, parse_addr,
-                   pid_alive, recv_exactly, run_tests, wait_gone)
+                   kill_leftover, recv_exactly, run_tests, stop_gone)
 
 METRICS_RE = r" notice metrics on (\S+)$"
 # The server closes an HTTP client that makes no progress for this long
@@ -481,12 +481,10 @@ def test_restart_hands_the_listener_over():
             exchange(old.addr, b"after")
             m.wait(lambda s: s["upcased_received_bytes_total"] == 5,
                    "the successor counts its own traffic")
-        os.kill(new_pid, signal.SIGTERM)
-        wait_gone(new_pid, "the new process stops")
+        stop_gone(new_pid, "the new process stops")
         new_pid = None
     finally:
-        if new_pid is not None and pid_alive(new_pid):
-            os.kill(new_pid, signal.SIGKILL)
+        kill_leftover(new_pid)
 
 
 SRCDIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")

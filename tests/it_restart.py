@@ -20,7 +20,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from itlib import (Daemon, SLOW, UPCASE, bupper, connect, expect,  # noqa: E402
-                   pid_alive, recv_exactly, run_tests, wait_gone)
+                   kill_leftover, pid_alive, recv_exactly, run_tests, stop_gone,
+                   wait_gone)
 from edgelib import udp_sockets  # noqa: E402
 
 
@@ -123,14 +124,12 @@ def test_restart_refuses_nobody():
             s.sendall(b"after")
             expect(recv_exactly(s, 5) == b"AFTER", "the new process serves " + a)
             s.close()
-        os.kill(new_pid, signal.SIGTERM)
-        wait_gone(new_pid, "the new process stops")
+        stop_gone(new_pid, "the new process stops")
         new_pid = None
         expect(not os.path.exists(pidf) and not os.path.exists(sock),
                "the new process removes what it took over")
     finally:
-        if new_pid is not None and pid_alive(new_pid):
-            os.kill(new_pid, signal.SIGKILL)
+        kill_leftover(new_pid)
         for f in os.listdir(d):
             os.unlink(os.path.join(d, f))
         os.rmdir(d)
@@ -247,12 +246,10 @@ def test_restart_port_zero_entry_leaves_a_named_port():
             s.sendall(b"moved")
             expect(recv_exactly(s, 5) == b"MOVED", "the new process serves " + a)
             s.close()
-        os.kill(new_pid, signal.SIGTERM)
-        wait_gone(new_pid, "the new process stops")
+        stop_gone(new_pid, "the new process stops")
         new_pid = None
     finally:
-        if new_pid is not None and pid_alive(new_pid):
-            os.kill(new_pid, signal.SIGKILL)
+        kill_leftover(new_pid)
         os.unlink(conf)
         os.rmdir(d)
 
@@ -334,12 +331,10 @@ def restart_udp_threads(before_n, after_n):
         want = max(before_n, after_n)
         expect(len(held) == want, "the successor: every socket, and one "
                "per thread", want, held)
-        os.kill(new_pid, signal.SIGTERM)
-        wait_gone(new_pid, "the new process stops")
+        stop_gone(new_pid, "the new process stops")
         new_pid = None
     finally:
-        if new_pid is not None and pid_alive(new_pid):
-            os.kill(new_pid, signal.SIGKILL)
+        kill_leftover(new_pid)
         os.unlink(conf)
         os.rmdir(d)
 
@@ -410,8 +405,7 @@ def test_restart_hands_on_the_watchdog():
             wait_gone(new_pid, "the new process stops")
             new_pid = None
     finally:
-        if new_pid is not None and pid_alive(new_pid):
-            os.kill(new_pid, signal.SIGKILL)
+        kill_leftover(new_pid)
         rx.sock.close()
         os.unlink(rx.path)
         os.rmdir(d)

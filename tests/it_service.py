@@ -17,8 +17,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from itlib import (Daemon, UPCASED, SLOW, connect, expect, pid_alive,  # noqa: E402
-                   recv_exactly, run_tests)
+from itlib import (Daemon, UPCASED, SLOW, connect, expect,  # noqa: E402
+                   kill_leftover, pid_alive, recv_exactly, run_tests)
 from edgelib import udp_sockets  # noqa: E402
 
 
@@ -292,8 +292,7 @@ def test_daemon_mode_logs_to_syslog():
             rx.wait(r"^shutdown complete$")
             wait_gone(pid)
         finally:
-            if pid is not None and pid_alive(pid):
-                os.kill(pid, signal.SIGKILL)
+            kill_leftover(pid)
             rx.close()
 
 

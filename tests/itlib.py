@@ -131,6 +131,20 @@ def wait_gone(pid, what, timeout=20):
         time.sleep(0.02)  # a stranger's exit has no event to wait on
 
 
+def stop_gone(pid, what, timeout=20):
+    """SIGTERM process pid (not our child: a restart's successor) and
+    wait until it has exited."""
+    os.kill(pid, signal.SIGTERM)
+    wait_gone(pid, what, timeout)
+
+
+def kill_leftover(pid):
+    """At a test's end: SIGKILL process pid (not our child) if a failure
+    left it running; None is nothing."""
+    if pid is not None and pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+
+
 def recv_until_eof(s, timeout=10):
     s.settimeout(timeout * SLOW)
     buf = bytearray()
