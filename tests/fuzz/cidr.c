@@ -1,7 +1,7 @@
 /* cidr.c (fuzz): address ranges.  What parses prints (cidr_format) to
  * text that fits CIDR_STRLEN and parses to the same range; the range
- * holds its own first address and its n-th one, and a range one bit
- * narrower holds no more than it; what is refused says why. */
+ * holds its own first address and its n-th one, and of its two halves
+ * an address is in one only; what is refused says why. */
 #include "fuzz.h"
 #include "cidr.h"
 
@@ -11,7 +11,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char err[ERRLEN] = "", text[CIDR_STRLEN], again[CIDR_STRLEN];
-	struct cidr c, c2, narrower;
+	struct cidr c, c2, lower, upper;
 	struct cidr_ip ip;
 	uint64_t i = 0;
 	char *in = fuzz_cstr(data, size);
@@ -41,10 +41,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(cidr_match(&c, &ip), "'%s' does not hold its address "
 	    "number %llu", in, (unsigned long long)i);
 	if (c.bits < (c.ip.v6 ? 128 : 32)) {
-		narrower = c;
-		narrower.bits++;
-		FUZZ_CHECK(!cidr_match(&narrower, &ip) || cidr_match(&c, &ip),
-		    "'%s': a narrower range holds more", in);
+		/* The upper half's addresses are c's, and not the lower's. */
+		lower = upper = c;
+		lower.bits++;
+		upper.bits++;
+		upper.ip.b[c.bits / 8] |= (uint8_t)(0x80 >> (c.bits % 8));
+		cidr_nth(&upper, i, &ip);
+		FUZZ_CHECK(cidr_match(&upper, &ip) && cidr_match(&c, &ip) &&
+		    !cidr_match(&lower, &ip), "'%s': the upper half's address "
+		    "number %llu is not in it alone", in, (unsigned long long)i);
 	}
 	free(in);
 	return 0;
