@@ -199,8 +199,9 @@ bench_report_text(FILE *fp, const struct bench_result *r)
 		    r->mismatch.got, r->mismatch.want);
 }
 
+/* s as a JSON string, quoted and escaped. */
 static void
-json_string(FILE *fp, const char *s)
+report_json_string(FILE *fp, const char *s)
 {
 	fputc('"', fp);
 	for (; *s; s++) {
@@ -230,7 +231,7 @@ bench_report_json(FILE *fp, const struct bench_result *r)
 	char *text;
 
 	fprintf(fp, "{\"mode\":\"%s\",\"target\":", mode_names[o->mode]);
-	json_string(fp, o->addr_text);
+	report_json_string(fp, o->addr_text);
 	fprintf(fp, ",\"threads\":%d,\"size\":%zu,\"pipeline\":%d",
 	    r->threads, o->size, o->pipeline);
 	if (o->mode == BENCH_RATE)
@@ -259,7 +260,7 @@ bench_report_json(FILE *fp, const struct bench_result *r)
 	text = hdr_encode(h);
 	fprintf(fp, ",\"histogram\":");
 	if (text != NULL)
-		json_string(fp, text);
+		report_json_string(fp, text);
 	else
 		fprintf(fp, "null");
 	free(text);
