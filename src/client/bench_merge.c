@@ -17,13 +17,6 @@
 
 #define MERGE_MAX_JSON	(64 * 1024 * 1024)
 
-static const char *const merge_modes[] = {
-	[BENCH_CLOSED] = "closed",
-	[BENCH_RATE] = "rate",
-	[BENCH_CHURN] = "churn",
-	[BENCH_IDLE] = "idle",
-};
-
 /* The counters a summary carries, by their JSON names. */
 static const struct {
 	const char	*path;
@@ -130,9 +123,10 @@ merge_kind(struct merge *m, const struct json_doc *d, const char *file,
 	if (merge_num(d, file, "size", &size, err, errlen) != 0 ||
 	    merge_num(d, file, "pipeline", &pipeline, err, errlen) != 0)
 		return -1;
-	for (k = 0; k < 4 && strcmp(mode, merge_modes[k]) != 0; k++)
+	for (k = 0; k <= BENCH_IDLE && strcmp(mode, bench_report_modes[k]) != 0;
+	    k++)
 		;
-	if (k == 4) {
+	if (k > BENCH_IDLE) {
 		snprintf(err, errlen, "%s: unknown mode \"%s\"", file, mode);
 		return -1;
 	}
@@ -152,8 +146,9 @@ merge_kind(struct merge *m, const struct json_doc *d, const char *file,
 	    (m->opts.addr.kind == ADDR_UDP) != (strcmp(transport, "udp") == 0)) {
 		snprintf(err, errlen, "%s: a %s %s run of -s %.0f --pipeline %.0f "
 		    "cannot be added to a %s run of -s %zu --pipeline %d", file,
-		    transport, mode, size, pipeline, merge_modes[m->opts.mode],
-		    m->opts.size, m->opts.pipeline);
+		    transport, mode, size, pipeline,
+		    bench_report_modes[m->opts.mode], m->opts.size,
+		    m->opts.pipeline);
 		return -1;
 	}
 	if (strcmp(target, m->opts.addr_text) != 0)

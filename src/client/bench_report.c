@@ -8,7 +8,7 @@
 #include "hdr.h"
 #include "exitcodes.h"
 
-static const char *const mode_names[] = {
+const char *const bench_report_modes[BENCH_IDLE + 1] = {
 	[BENCH_CLOSED] = "closed",
 	[BENCH_RATE] = "rate",
 	[BENCH_CHURN] = "churn",
@@ -230,7 +230,7 @@ bench_report_json(FILE *fp, const struct bench_result *r)
 	const struct hist *h = r->hist;
 	char *text;
 
-	fprintf(fp, "{\"mode\":\"%s\",\"target\":", mode_names[o->mode]);
+	fprintf(fp, "{\"mode\":\"%s\",\"target\":", bench_report_modes[o->mode]);
 	report_json_string(fp, o->addr_text);
 	fprintf(fp, ",\"threads\":%d,\"size\":%zu,\"pipeline\":%d",
 	    r->threads, o->size, o->pipeline);

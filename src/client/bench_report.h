@@ -30,6 +30,9 @@ struct bench_result {
 
 enum bench_rate { BENCH_RATE_MSGS, BENCH_RATE_BYTES, BENCH_RATE_CONNS };
 
+/* Each mode's name in the JSON summary ("closed", "rate", ...). */
+extern const char *const bench_report_modes[BENCH_IDLE + 1];
+
 /* A worker busier than this measured bench as much as the server. */
 #define BENCH_CPU_BOUND	0.90
 
