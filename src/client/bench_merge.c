@@ -29,6 +29,13 @@ static const struct {
 	{ "rx_drops", BENCH_RX_DROPS },
 };
 
+/* The rates a summary carries, by enum bench_rate. */
+static const char *const merge_rates[BENCH_RATE__COUNT] = {
+	[BENCH_RATE_MSGS] = "msgs_per_sec",
+	[BENCH_RATE_BYTES] = "bytes_per_sec",
+	[BENCH_RATE_CONNS] = "conns_per_sec",
+};
+
 struct merge {
 	struct bench_opts	 opts;
 	struct bench_result	 r;
@@ -250,15 +257,11 @@ merge_one(struct merge *m, const char *file, char *err, size_t errlen)
 		goto out;
 	if (v > m->r.duration_s)
 		m->r.duration_s = v;
-	if (merge_num(d, file, "msgs_per_sec", &v, err, errlen) != 0)
-		goto out;
-	m->r.rates[BENCH_RATE_MSGS] += v;
-	if (merge_num(d, file, "bytes_per_sec", &v, err, errlen) != 0)
-		goto out;
-	m->r.rates[BENCH_RATE_BYTES] += v;
-	if (merge_num(d, file, "conns_per_sec", &v, err, errlen) != 0)
-		goto out;
-	m->r.rates[BENCH_RATE_CONNS] += v;
+	for (int k = 0; k < BENCH_RATE__COUNT; k++) {
+		if (merge_num(d, file, merge_rates[k], &v, err, errlen) != 0)
+			goto out;
+		m->r.rates[k] += v;
+	}
 	if (merge_num(d, file, "threads", &v, err, errlen) != 0)
 		goto out;
 	m->r.threads += (int)v;

@@ -11,6 +11,10 @@
 #include "hist.h"
 #include "verify.h"
 
+enum bench_rate {
+	BENCH_RATE_MSGS, BENCH_RATE_BYTES, BENCH_RATE_CONNS, BENCH_RATE__COUNT
+};
+
 struct bench_result {
 	const struct bench_opts	*opts;
 	int			 threads;	/* started */
@@ -24,11 +28,9 @@ struct bench_result {
 	double			 busy;		/* the busiest worker's CPU time
 						 * over the duration, 0..1 */
 	int			 runs;		/* > 0: a merge of that many */
-	double			 rates[3];	/* merged: the runs' rates summed
+	double			 rates[BENCH_RATE__COUNT];	/* merged: the runs' rates summed
 						 * (enum bench_rate) */
 };
-
-enum bench_rate { BENCH_RATE_MSGS, BENCH_RATE_BYTES, BENCH_RATE_CONNS };
 
 /* Each mode's name in the JSON summary ("closed", "rate", ...). */
 extern const char *const bench_report_modes[BENCH_IDLE + 1];
