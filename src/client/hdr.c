@@ -6,7 +6,6 @@
  * and HistogramLogWriter (format 1.3); hist.c's buckets are its counts
  * array index for index. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,20 +23,6 @@
 
 static const char b64[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static void
-hdr_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-hdr_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static void
 put32(unsigned char *p, uint32_t v)
@@ -214,25 +199,25 @@ hdr_decode(const char *text, size_t len, struct hist *h, char *err,
 	int rc = -1;
 
 	if (z == NULL) {
-		hdr_err(err, errlen, "out of memory");
+		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	zlen = hdr_unbase64(text, len, z);
 	if (zlen < 8 || get_be(z, 4) != V2_COMPRESSED ||
 	    get_be(z + 4, 4) != (uint64_t)zlen - 8) {
-		hdr_err(err, errlen, "not a compressed V2 HdrHistogram "
+		snprintf(err, errlen, "not a compressed V2 HdrHistogram "
 		    "(base64 of cookie 0x%08x and its length)", V2_COMPRESSED);
 		goto out;
 	}
 	/* A header and at most LEB_MAX bytes per count. */
 	rawlen = HEADER_LEN + LEB_MAX * (uLongf)nb;
 	if ((raw = malloc(rawlen)) == NULL) {
-		hdr_err(err, errlen, "out of memory");
+		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
 	if (uncompress(raw, &rawlen, z + 8, (uLong)zlen - 8) != Z_OK ||
 	    rawlen < HEADER_LEN) {
-		hdr_err(err, errlen, "the histogram does not inflate (zlib)");
+		snprintf(err, errlen, "the histogram does not inflate (zlib)");
 		goto out;
 	}
 	if (get_be(raw, 4) != V2_ENCODING ||
@@ -240,7 +225,7 @@ hdr_decode(const char *text, size_t len, struct hist *h, char *err,
 	    get_be(raw + 8, 4) != 0 || get_be(raw + 12, 4) != HIST_SIG_DIGITS ||
 	    get_be(raw + 16, 8) != 1 || get_be(raw + 32, 8) !=
 	    UINT64_C(0x3FF0000000000000)) {
-		hdr_err(err, errlen, "not upcase bench's layout (a V2 histogram "
+		snprintf(err, errlen, "not upcase bench's layout (a V2 histogram "
 		    "of lowest value 1, %d significant digits, unit ratio 1)",
 		    HIST_SIG_DIGITS);
 		goto out;
@@ -250,7 +235,7 @@ hdr_decode(const char *text, size_t len, struct hist *h, char *err,
 		size_t n = get_zigzag(p, end, &v);
 
 		if (n == 0) {
-			hdr_err(err, errlen, "a count is cut short");
+			snprintf(err, errlen, "a count is cut short");
 			goto out;
 		}
 		p += n;
@@ -259,7 +244,7 @@ hdr_decode(const char *text, size_t len, struct hist *h, char *err,
 			continue;
 		}
 		if (v < 0 || i >= nb) {
-			hdr_err(err, errlen, "more counts than %zu buckets", nb);
+			snprintf(err, errlen, "more counts than %zu buckets", nb);
 			goto out;
 		}
 		hist_record_bucket(h, i++, (uint64_t)v);
@@ -287,11 +272,11 @@ hdr_log_open(const char *path, const char *comment, double start_epoch_s,
 
 	if (l == NULL || (l->path = strdup(path)) == NULL) {
 		free(l);
-		hdr_err(err, errlen, "%s: out of memory", path);
+		snprintf(err, errlen, "%s: out of memory", path);
 		return NULL;
 	}
 	if ((l->fp = fopen(path, "w")) == NULL) {
-		hdr_err(err, errlen, "%s: %s", path, strerror(errno));
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		free(l->path);
 		free(l);
 		return NULL;
@@ -335,7 +320,7 @@ hdr_log_close(struct hdr_log *l, char *err, size_t errlen)
 	if (l == NULL)
 		return 0;
 	if ((ferror(l->fp) | fclose(l->fp)) != 0) {
-		hdr_err(err, errlen, "%s: cannot write: %s", l->path,
+		snprintf(err, errlen, "%s: cannot write: %s", l->path,
 		    strerror(errno));
 		rc = -1;
 	}
