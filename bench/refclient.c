@@ -83,7 +83,6 @@ now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* 16 sub-buckets per power of two of microseconds: about 6% resolution. */
 /* splitmix64's finaliser: (stream key, message number) to a window. */
 static uint64_t
 mix(uint64_t x)
@@ -122,6 +121,7 @@ make_pool(size_t len)
 	}
 }
 
+/* 16 sub-buckets per power of two of microseconds: about 6% resolution. */
 static int
 hbucket(uint64_t us)
 {
