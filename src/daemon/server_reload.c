@@ -23,6 +23,19 @@ server_reread(struct server *srv, struct settings *next, char *err,
 	return settings_finish(next, err, errlen);
 }
 
+/* A reload that cannot be applied: close the listeners it opened, say
+ * why (what: the part that failed, or NULL), and serve on as before. */
+static void
+server_reload_fail(struct server *srv, const int *opened, int nopened,
+    const char *why, const char *what)
+{
+	while (nopened > 0)
+		listeners_close(&srv->L, opened[--nopened], 1);
+	log_warn("reload failed: %s%s%s (keeping the running configuration)",
+	    why, what != NULL ? ": " : "", what != NULL ? what : "");
+	service_reloaded(srv->svc, "serving; the last reload failed");
+}
+
 /*
  * SIGHUP: reopen the log; with -c, re-read the settings (the command line
  * still wins), validate them whole, then apply what may change while
@@ -49,9 +62,7 @@ server_reload(struct server *srv)
 		return;
 	}
 	if (server_reread(srv, &next, err, sizeof(err)) != 0) {
-		log_warn("reload failed: %s (keeping the running configuration)",
-		    err);
-		service_reloaded(srv->svc, "serving; the last reload failed");
+		server_reload_fail(srv, NULL, 0, err, NULL);
 		return;
 	}
 	if (srv->L.from_manager && next.nlisten > 0) {
@@ -66,23 +77,16 @@ server_reload(struct server *srv)
 		if (listeners_find(&srv->L, &next.listen[i]) >= 0)
 			continue;
 		if (listeners_open(&srv->L, &next, &next.listen[i]) != 0) {
-			while (nopened > 0)
-				listeners_close(&srv->L, opened[--nopened], 1);
-			log_warn("reload failed: %s: a listener cannot be opened "
-			    "(keeping the running configuration)", path);
-			service_reloaded(srv->svc,
-			    "serving; the last reload failed");
+			server_reload_fail(srv, opened, nopened, path,
+			    "a listener cannot be opened");
 			return;
 		}
 		opened[nopened++] = srv->L.n - 1;
 	}
 	if (metrics_update(&srv->metrics, next.metrics_on, &next.metrics,
 	    server_stats(srv), srv->nworkers) != 0) {
-		while (nopened > 0)
-			listeners_close(&srv->L, opened[--nopened], 1);
-		log_warn("reload failed: %s: the metrics listener cannot be "
-		    "opened (keeping the running configuration)", path);
-		service_reloaded(srv->svc, "serving; the last reload failed");
+		server_reload_fail(srv, opened, nopened, path,
+		    "the metrics listener cannot be opened");
 		return;
 	}
 	/* Listeners no longer configured: closed; their connections stay. */
@@ -124,4 +128,3 @@ server_reload(struct server *srv)
 		log_notice("reloaded %s: no changes", path);
 	service_reloaded(srv->svc, "serving");
 }
-
