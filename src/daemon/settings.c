@@ -511,22 +511,16 @@ settings_list_reset(struct settings *cfg, const char *key, unsigned done)
 {
 	static const char *const lists[] = { "listen", "allow", "deny",
 	    "proxy_from" };
-	unsigned bit = 0;
+	int *const count[] = { &cfg->nlisten, &cfg->acl.allow.n,
+	    &cfg->acl.deny.n, &cfg->proxy_from.n };
 
 	for (unsigned i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
-		if (strcmp(key, lists[i]) == 0)
-			bit = 1u << i;
-	if (bit == 0 || (done & bit))
-		return bit;
-	if (bit == 1u)
-		cfg->nlisten = 0;
-	else if (bit == 2u)
-		cfg->acl.allow.n = 0;
-	else if (bit == 4u)
-		cfg->acl.deny.n = 0;
-	else
-		cfg->proxy_from.n = 0;
-	return bit;
+		if (strcmp(key, lists[i]) == 0) {
+			if (!(done & 1u << i))
+				*count[i] = 0;
+			return 1u << i;
+		}
+	return 0;
 }
 
 int
