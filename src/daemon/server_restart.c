@@ -117,4 +117,3 @@ server_restart(struct server *srv)
 	    (long)srv->successor, n, n == 1 ? "" : "s", srv->metrics != NULL ?
 	    " and the metrics listener" : "");
 }
-
