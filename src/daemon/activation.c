@@ -102,15 +102,14 @@ activation_take(struct inherited *out, int max, char *err, size_t errlen)
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");
 	if (n < 0 || n > max) {
-		unsetenv("LISTEN_FDNAMES");
 		snprintf(err, errlen, "LISTEN_FDS: more than %d sockets", max);
-		return -1;
+		n = -1;
 	}
 	for (int i = 0; i < n; i++) {
 		if (activation_describe(ACTIVATION_FD_START + i, &out[i], err,
 		    errlen) != 0) {
-			unsetenv("LISTEN_FDNAMES");
-			return -1;
+			n = -1;
+			break;
 		}
 		out[i].metrics = out[i].addr.kind == ADDR_TCP &&
 		    activation_named(names, i, ACTIVATION_METRICS);
