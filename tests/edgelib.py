@@ -55,19 +55,6 @@ def refused(s, probe=b"?"):
         return True
 
 
-def wait_stats(d, cond, what, timeout=20):
-    """Poll upcased's stats line (SIGUSR1) until cond(stats) holds."""
-    deadline = time.monotonic() + timeout * SLOW
-    while True:
-        st = d.stats()
-        if cond(st):
-            return st
-        if time.monotonic() > deadline:
-            raise TestFailure("%s: not within %.0f s; stats: %r" %
-                              (what, timeout * SLOW, st))
-        time.sleep(0.02)  # no event says "counted": poll, gently
-
-
 def raw_udp(src, sport, dst, dport, data):
     """An IPv4 datagram with the source we say, through a raw socket
     (root only).  Returns False if raw sockets are not allowed."""

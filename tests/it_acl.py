@@ -15,9 +15,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from itlib import Daemon, SLOW, TestFailure, connect, expect, run_tests  # noqa: E402
-from edgelib import (connect_from, expect_served, host_port, refused,  # noqa: E402
-                     wait_stats)
+from itlib import (Daemon, SLOW, TestFailure, connect, expect,  # noqa: E402
+                   run_tests, wait_stats)
+from edgelib import connect_from, expect_served, host_port, refused  # noqa: E402
 
 
 def dual_port(d):

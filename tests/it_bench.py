@@ -20,7 +20,7 @@ import xml.etree.ElementTree as ET
 import zlib
 
 from itlib import (Daemon, SLOW, TestFailure, UPCASE, _sanitized, expect,
-                   full_accept_queue, run_tests)
+                   full_accept_queue, run_tests, wait_stats)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WRONG = os.path.join(HERE, "wrong_server.py")
@@ -565,11 +565,7 @@ def test_udp_against_upcased():
         n += j["messages"]
         # upcased answered exactly the datagrams bench counted (each
         # thread counts a reply once it is sent: poll until they do).
-        deadline = time.monotonic() + 20 * SLOW
-        st = d.stats()
-        while st["dgrams"] < n and time.monotonic() < deadline:
-            time.sleep(0.02)  # no event says "counted": poll, gently
-            st = d.stats()
+        st = wait_stats(d, lambda st: st["dgrams"] >= n, "datagrams counted")
         expect(st["dgrams"] == n, "upcased's datagram count matches", n,
                st["dgrams"])
         d.stop()

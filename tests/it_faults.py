@@ -41,7 +41,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from itlib import (Daemon, SLOW, TestFailure, UPCASE, bupper,  # noqa: E402
-                   expect, run_tests)
+                   expect, run_tests, wait_stats)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SKIP = 77
@@ -347,10 +347,9 @@ def phase(d, addr, udp_addr, hold, apply, conns=4):
                       "--pipeline", "512", "-t", "5", "--max-loss", "100")
     pipe = PipeClient(addr)
     try:
-        deadline = time.monotonic() + 20 * SLOW
-        while d.stats()["conns_now"] < before["conns_now"] + conns + 1:
-            expect(time.monotonic() < deadline, "the phase's connections up")
-            time.sleep(0.05)
+        wait_stats(d, lambda st: st["conns_now"] >=
+                   before["conns_now"] + conns + 1,
+                   "the phase's connections up")
         time.sleep(1)		# traffic before the fault
         remove = apply()
         try:
@@ -377,13 +376,8 @@ def phase(d, addr, udp_addr, hold, apply, conns=4):
            "bench: every connection kept", conns,
            (j["connections"], j["connections_failed"]))
     # The last closes may still be on their way through the path.
-    deadline = time.monotonic() + 20 * SLOW
-    while True:
-        after = d.stats()
-        if after["conns_now"] <= before["conns_now"] or \
-                time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
+    after = wait_stats(d, lambda st: st["conns_now"] <= before["conns_now"],
+                       "the phase's connections closed")
     delta = {k: after[k] - before[k] for k in after}
     expect(delta["conns_total"] == conns + 1 and after["conns_now"] ==
            before["conns_now"], "upcased: the phase's connections, no more, "

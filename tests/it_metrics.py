@@ -23,7 +23,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from itlib import (Daemon, SLOW, UPCASED, TestFailure, connect,  # noqa: E402
                    exchange, expect, flood_until_stalled, parse_addr,
-                   kill_leftover, recv_exactly, run_tests, stop_gone)
+                   kill_leftover, recv_exactly, run_tests, stop_gone,
+                   wait_until)
 
 METRICS_RE = r" notice metrics on (\S+)$"
 # The server closes an HTTP client that makes no progress for this long
@@ -72,17 +73,10 @@ class Metrics:
 
     def wait(self, pred, what, timeout=20):
         """Scrape until pred(samples) holds; return the samples."""
-        deadline = time.monotonic() + timeout * SLOW
-        while True:
-            s = self.scrape()
-            if pred(s):
-                return s
-            if time.monotonic() > deadline:
-                raise TestFailure("%s: not within %.0f s; last scrape:\n%s" % (
-                    what, timeout * SLOW, "\n".join(
-                        "%s %s" % kv for kv in sorted(s.items())
-                        if kv[0].startswith("upcased_"))))
-            time.sleep(0.05)  # a counter has no event to wait on: poll
+        return wait_until(self.scrape, pred, what, timeout, pause=0.05,
+                          show=lambda s: "\n" + "\n".join(
+                              "%s %s" % kv for kv in sorted(s.items())
+                              if kv[0].startswith("upcased_")))
 
     def health(self, method="GET"):
         status, headers, body = self.request(method, "/healthz")

@@ -14,9 +14,10 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from itlib import Daemon, connect, expect, recv_until_eof, run_tests  # noqa: E402
+from itlib import (Daemon, connect, expect, recv_until_eof,  # noqa: E402
+                   run_tests, wait_stats)
 from edgelib import (connect_from, expect_served, host_port, logged,  # noqa: E402
-                     proxy_v1, proxy_v2, refused, wait_stats)
+                     proxy_v1, proxy_v2, refused)
 
 PROXY_LISTEN = "127.0.0.1:0 proxy_protocol"
 

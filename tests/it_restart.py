@@ -21,7 +21,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from itlib import (Daemon, SLOW, UPCASE, bupper, connect, expect,  # noqa: E402
                    kill_leftover, pid_alive, recv_exactly, run_tests, stop_gone,
-                   wait_gone)
+                   wait_gone, wait_stats)
 from edgelib import udp_sockets  # noqa: E402
 
 
@@ -85,10 +85,8 @@ def test_restart_refuses_nobody():
             stream.start()
             benches = [churn(a, 4 * SLOW) for a in old.addrs]
             # The churn is under way (connections counted) before SIGUSR2.
-            deadline = time.monotonic() + 20 * SLOW
-            while old.stats()["conns_total"] < 50:
-                expect(time.monotonic() < deadline, "churn under way")
-                time.sleep(0.05)  # no event says "N accepted": poll, gently
+            wait_stats(old, lambda st: st["conns_total"] >= 50,
+                       "churn under way")
             old.signal(signal.SIGUSR2)
             m = old.wait_log(r" notice restart: pid (\d+) serves: handing over")
             new_pid = int(m.group(1))

@@ -13,8 +13,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from itlib import Daemon, SLOW, bupper, expect, run_tests  # noqa: E402
-from edgelib import epoll_watches, udp_sockets, wait_stats  # noqa: E402
+from itlib import (Daemon, SLOW, bupper, expect, run_tests,  # noqa: E402
+                   wait_stats)
+from edgelib import epoll_watches, udp_sockets  # noqa: E402
 
 
 def udp_addr(d):

@@ -13,8 +13,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from itlib import Daemon, SLOW, expect, run_tests  # noqa: E402
-from edgelib import host_port, raw_udp, wait_stats  # noqa: E402
+from itlib import Daemon, SLOW, expect, run_tests, wait_stats  # noqa: E402
+from edgelib import host_port, raw_udp  # noqa: E402
 
 ROOT = os.geteuid() == 0
 

@@ -131,6 +131,26 @@ def wait_gone(pid, what, timeout=20):
         time.sleep(0.02)  # a stranger's exit has no event to wait on
 
 
+def wait_until(probe, cond, what, timeout=20, pause=0.02, show=repr):
+    """Call probe() until cond(its result) holds; return that result.
+    For state with no event to wait on (counters, a stranger's
+    sockets): poll, gently; fail after timeout, showing the last."""
+    deadline = time.monotonic() + timeout * SLOW
+    while True:
+        got = probe()
+        if cond(got):
+            return got
+        if time.monotonic() > deadline:
+            raise TestFailure("%s: not within %.0f s; last: %s" %
+                              (what, timeout * SLOW, show(got)))
+        time.sleep(pause)
+
+
+def wait_stats(d, cond, what, timeout=20):
+    """Poll upcased's stats line (SIGUSR1) until cond(stats) holds."""
+    return wait_until(d.stats, cond, what, timeout)
+
+
 def stop_gone(pid, what, timeout=20):
     """SIGTERM process pid (not our child: a restart's successor) and
     wait until it has exited."""
@@ -303,14 +323,8 @@ class Daemon:
 
     def wait_bytes_in(self, at_least):
         """Wait until upcased has read at_least bytes; return how many."""
-        deadline = time.monotonic() + 20 * SLOW
-        while True:
-            n = self.stats()["bytes_in"]
-            if n >= at_least:
-                return n
-            expect(time.monotonic() < deadline,
-                   "server read %d bytes" % at_least, at_least, n)
-            time.sleep(0.01)  # no event says "read N bytes": poll, gently
+        return wait_stats(self, lambda st: st["bytes_in"] >= at_least,
+                          "server read %d bytes" % at_least)["bytes_in"]
 
     def cpu_seconds(self):
         """User plus system CPU time upcased has used so far."""
