@@ -307,7 +307,7 @@ def test_sigterm_takes_one_out_of_rotation():
     with upcased() as a, upcased() as b, \
             HAProxy([a.addr, b.addr], "send-proxy-v2") as hp:
         done, errors, stop = [0], [], threading.Event()
-        lock = threading.Lock()
+        counted = threading.Condition()
 
         def loop(k):
             while not stop.is_set():
@@ -317,22 +317,22 @@ def test_sigterm_takes_one_out_of_rotation():
                     ok = got == bupper(data)
                 except (OSError, TestFailure) as e:
                     ok, got = False, str(e)
-                with lock:
+                with counted:
                     done[0] += 1
                     if not ok:
                         errors.append("exchange %d: %r" % (done[0], got[:60]))
+                    counted.notify_all()
                 time.sleep(0.01)  # pacing, not an assertion
 
         def count():
-            with lock:
+            with counted:
                 return done[0]
 
         def wait_done(at_least, what):
-            deadline = time.monotonic() + 60 * SLOW
-            while count() < at_least:
-                if time.monotonic() > deadline:
-                    raise TestFailure("%s: %d exchanges" % (what, count()))
-                time.sleep(0.02)
+            with counted:
+                if not counted.wait_for(lambda: done[0] >= at_least,
+                                        60 * SLOW):
+                    raise TestFailure("%s: %d exchanges" % (what, done[0]))
 
         ts = [threading.Thread(target=loop, args=(k,)) for k in range(3)]
         for t in ts:
