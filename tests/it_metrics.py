@@ -282,11 +282,8 @@ def test_healthz_while_draining():
         t.start()
         d.signal(signal.SIGTERM)
         d.wait_log(r" info SIGTERM: shutting down")
-        deadline = time.monotonic() + 20 * SLOW
-        while m.health() != (503, b"shutting down\n"):
-            expect(time.monotonic() < deadline, "healthz says shutting down",
-                   (503, b"shutting down\n"), m.health())
-            time.sleep(0.05)
+        wait_until(m.health, lambda h: h == (503, b"shutting down\n"),
+                   "healthz says shutting down", pause=0.05)
         sc = m.scrape()
         expect(sc["upcased_shutting_down"] == 1 and sc["upcased_accepting"] ==
                0 and sc["upcased_connections"] == 1,

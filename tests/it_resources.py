@@ -55,11 +55,7 @@ def test_no_descriptors_for_reload_restart_or_log():
                     "log_file = %s\n" % logf)
         with Daemon("-c", conf, "--threads", "2", "--max-conns", "100",
                     listen=(), expect_listeners=0) as d:
-            deadline = time.monotonic() + 20 * SLOW
-            while not re.search(r"listening on (udp:\S+)", _read(logf)):
-                expect(time.monotonic() < deadline, "upcased logs its "
-                       "listeners to %s" % logf)
-                time.sleep(0.05)
+            _wait_file(logf, r"listening on (udp:\S+)")
             tcp, udp = re.findall(r"listening on (\S+)", _read(logf))
             held = connect(tcp)
             held.sendall(b"a")
