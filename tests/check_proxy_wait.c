@@ -4,7 +4,9 @@
  * after it served, bad, late and truncated headers closed and counted,
  * the named client held against the access lists and the per-address
  * limit (a health check is not), and a header that completes during a
- * shutdown drains at once. */
+ * shutdown drains at once.  The loop runs one iteration at a time
+ * (EVLOOP_ONCE, woken at least every TICK_US by a timer): waits are on
+ * the loop's events, never a sleep beside it. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
@@ -27,9 +29,11 @@
 
 #define CHUNK		1024
 #define DEADLINE_S	20.0
+#define TICK_US		10000
 
 static struct {
 	struct event_base	*base;
+	struct event		*tick;
 	struct conn_env		 env;
 	struct stats		 stats;
 	struct acl		 acl;
@@ -49,6 +53,14 @@ fx_closed(void *arg)
 
 #define now_s	check_now_s
 
+static void
+fx_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+}
+
 static const char *
 fx_log(void)
 {
@@ -58,6 +70,7 @@ fx_log(void)
 static void
 setup(void)
 {
+	struct timeval tick = { 0, TICK_US };
 	char path[] = "/tmp/check_proxy_wait.XXXXXX";
 
 	memset(&F, 0, sizeof(F));
@@ -69,6 +82,9 @@ setup(void)
 	log_set_level(LOG_DEBUG);
 	F.base = event_base_new();
 	ck_assert_ptr_nonnull(F.base);
+	F.tick = event_new(F.base, -1, EV_PERSIST, fx_tick, NULL);
+	ck_assert_ptr_nonnull(F.tick);
+	ck_assert_int_eq(event_add(F.tick, &tick), 0);
 	F.perip = perip_new();
 	ck_assert_ptr_nonnull(F.perip);
 	stats_init(&F.stats);
@@ -91,6 +107,7 @@ teardown(void)
 	conn_close_all(&F.env);
 	proxy_wait_close_all(&F.env);
 	perip_free(F.perip);
+	event_free(F.tick);
 	event_base_free(F.base);
 	dup2(F.saved_stderr, STDERR_FILENO);
 	close(F.saved_stderr);
@@ -116,6 +133,13 @@ fx_send(int fd, const void *p, size_t n)
 	ck_assert_int_eq(write(fd, p, n), (ssize_t)n);
 }
 
+/* One loop iteration: at most TICK_US unless something is ready. */
+static void
+fx_step(void)
+{
+	ck_assert_int_ge(event_base_loop(F.base, EVLOOP_ONCE), 0);
+}
+
 /* Run the loop until cond() holds (or fail at the deadline). */
 static void
 fx_run_until(int (*cond)(void *), void *arg, const char *what)
@@ -125,8 +149,7 @@ fx_run_until(int (*cond)(void *), void *arg, const char *what)
 	while (!cond(arg)) {
 		ck_assert_msg(now_s() < end, "%s: not within %.0f s; log:\n%s",
 		    what, DEADLINE_S, fx_log());
-		event_base_loop(F.base, EVLOOP_NONBLOCK);
-		usleep(1000);
+		fx_step();
 	}
 }
 
@@ -135,8 +158,7 @@ static void
 fx_spin(void)
 {
 	for (int i = 0; i < 5; i++) {
-		event_base_loop(F.base, EVLOOP_NONBLOCK);
-		usleep(500);
+		fx_step();
 	}
 }
 
@@ -171,8 +193,7 @@ fx_expect(int fd, const char *want)
 		    fx_log());
 		ck_assert_msg(now_s() < end, "no reply '%s'; log:\n%s", want,
 		    fx_log());
-		event_base_loop(F.base, EVLOOP_NONBLOCK);
-		usleep(1000);
+		fx_step();
 	}
 	ck_assert_msg(memcmp(buf, want, n) == 0, "got '%.*s', expected '%s'",
 	    (int)n, buf, want);
@@ -188,8 +209,7 @@ fx_expect_eof(int fd)
 
 	while ((r = read(fd, &c, 1)) < 0 && errno == EAGAIN) {
 		ck_assert_msg(now_s() < end, "not closed; log:\n%s", fx_log());
-		event_base_loop(F.base, EVLOOP_NONBLOCK);
-		usleep(1000);
+		fx_step();
 	}
 	ck_assert_msg(r == 0 || errno == ECONNRESET, "expected EOF, got %zd",
 	    r);
