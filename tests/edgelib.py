@@ -8,9 +8,8 @@ import os
 import re
 import socket
 import struct
-import time
 
-from itlib import SLOW, TestFailure, expect
+from itlib import SLOW, expect
 
 V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 
@@ -96,12 +95,8 @@ def logged(d, pattern, timeout=20):
     """Wait until some line of d's log so far matches (unlike wait_log,
     which reads only new lines, and which stats() moves past)."""
     rx = re.compile(pattern)
-    deadline = time.monotonic() + timeout * SLOW
-    while not any(rx.search(line) for line in list(d.lines)):
-        if time.monotonic() > deadline:
-            raise TestFailure("no log line matching %r; log:\n%s" %
-                              (pattern, "\n".join(d.lines[-20:])))
-        time.sleep(0.02)
+    d.wait_lines(lambda lines: any(rx.search(line) for line in lines),
+                 "a log line matching %r" % pattern, timeout)
 
 
 def udp_sockets(pid, port):

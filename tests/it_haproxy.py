@@ -351,12 +351,9 @@ def test_sigterm_takes_one_out_of_rotation():
         expect(not errors, "every reply, across the shutdown", [], errors[:5])
         # Every exchange since the first went down was the second's (its
         # log lines may still be on their way to us).
-        deadline = time.monotonic() + 20 * SLOW
-        while (len(opened(b)) < served_by_b + 30 and
-               time.monotonic() < deadline):
-            time.sleep(0.02)
-        expect(len(opened(b)) >= served_by_b + 30, "the second instance "
-               "serves the rest", served_by_b + 30, len(opened(b)))
+        b.wait_lines(lambda _: len(opened(b)) >= served_by_b + 30,
+                     "the second instance serves the rest (%d open lines "
+                     "wanted)" % (served_by_b + 30))
         b.stop()
 
 

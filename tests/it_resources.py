@@ -198,15 +198,14 @@ def test_out_of_memory_refuses_new_clients_and_serves_the_others():
                    "memory back")
         rx = re.compile(r"(?:setting up connections|handing connections "
                         r"over) again \((\d+) ")
-        deadline = time.monotonic() + 10 * SLOW
-        while True:
-            ends = [int(m.group(1)) for m in map(rx.search, list(d.lines))
-                    if m]
-            if sum(ends) >= refused or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-        expect(sum(ends) == refused, "the ends of the runs count the "
-               "refused", refused, [l for l in d.lines if "again" in l])
+
+        def ends(lines):
+            return [int(m.group(1)) for m in map(rx.search, lines) if m]
+
+        d.wait_lines(lambda lines: sum(ends(lines)) >= refused,
+                     "the ends of the runs logged", 10)
+        expect(sum(ends(d.lines)) == refused, "the ends of the runs count "
+               "the refused", refused, [l for l in d.lines if "again" in l])
         held.sendall(b"end")
         expect(recv_exactly(held, 3) == b"END", "the first client still")
         held.close()

@@ -238,6 +238,7 @@ class Daemon:
         cmd += list(args)
         self.cmd = cmd
         self.lines = []
+        self._grew = threading.Condition()  # notified at each new line
         self._q = queue.Queue()
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE,
@@ -256,7 +257,9 @@ class Daemon:
     def _read(self):
         for raw in self.proc.stderr:
             line = raw.decode("utf-8", "replace").rstrip("\n")
-            self.lines.append(line)
+            with self._grew:
+                self.lines.append(line)
+                self._grew.notify_all()
             self._q.put(line)
             if os.environ.get("IT_VERBOSE"):
                 sys.stderr.write("  upcased| %s\n" % line)
@@ -284,6 +287,18 @@ class Daemon:
             m = rx.search(line)
             if m:
                 return m
+
+    def wait_lines(self, cond, what, timeout=20):
+        """Wait until cond(every line logged so far) holds; return its
+        result.  Unlike wait_log, which reads only new lines (and which
+        stats() moves past), this sees the whole log."""
+        with self._grew:
+            got = self._grew.wait_for(lambda: cond(self.lines),
+                                      timeout * SLOW)
+        if not got:
+            raise TestFailure("%s: not within %.0f s; log:\n%s" % (
+                what, timeout * SLOW, "\n".join(self.lines[-20:])))
+        return got
 
     def signal(self, sig):
         self.proc.send_signal(sig)
