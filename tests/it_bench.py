@@ -629,14 +629,16 @@ def test_udp_reordered_replies_match():
 
 def test_udp_never_answered_ends():
     with WrongServer("udp-silent") as w:
-        rc, j, err, took = bench_json(["-d", "1", "-t", "0.5", "-c", "3",
+        # -t well above the slack: a bench that waited out each
+        # datagram's -t in turn (or for ever) would take 13 s or more.
+        rc, j, err, took = bench_json(["-d", "1", "-t", "2", "-c", "3",
                                        "--pipeline", "2", w.addr])
         expect(rc == 4, "status when nothing answers", 4, rc)
         e = j["errors_by_kind"]
         expect(j["messages"] == 0 and e["lost"] >= 6 and
                j["errors"] == e["lost"], "every datagram lost", ">= 6", e)
-        expect(j["duration_s"] <= 1.5 + 0.5 * SLOW and took < 1.5 + 3 * SLOW,
-               "ends at -d + -t", "<= 2 s", (j["duration_s"], took))
+        expect(j["duration_s"] <= 3 + 1.5 * SLOW and took < 3 + 3 * SLOW,
+               "ends at -d + -t", "<= 4.5 s", (j["duration_s"], took))
     # Nobody there at all: the kernel's port unreachable ends each socket.
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("127.0.0.1", 0))
@@ -793,10 +795,16 @@ def test_plot():
         series = {e.get("id"): e for e in root.iter() if e.get("id")}
         for sid in ("msgs_per_sec", "p50", "p99", "spectrum", "errors"):
             expect(sid in series, "series %s" % sid, sid, sorted(series))
-        for sid in ("msgs_per_sec", "p50", "p99"):
-            pts = series[sid].get("points").split()
-            expect(2 <= len(pts) <= 3, "%s: a point a second" % sid,
-                   "2 or 3", len(pts))
+        rate = len(series["msgs_per_sec"].get("points").split())
+        expect(2 <= rate <= 3, "msgs_per_sec: a point a second", "2 or 3",
+               rate)
+        # The percentiles leave out a second with no reply in it (on a
+        # loaded machine the first may have none): one point for each
+        # second that had replies, the same for both.
+        p50, p99 = (len(series[sid].get("points").split())
+                    for sid in ("p50", "p99"))
+        expect(1 <= p50 <= rate and p99 == p50, "p50, p99: a point for each "
+               "second with replies", "1..%d, equal" % rate, (p50, p99))
         expect(len(series["spectrum"].get("points").split()) > 50,
                "the spectrum has points", "> 50",
                len(series["spectrum"].get("points").split()))
