@@ -321,8 +321,8 @@ END_TEST
 START_TEST(test_timeout)
 {
 	struct timeval tv = { 0, 300000 };
-	/* Never complete (no CRLF): 3 s of drip, ten times the deadline, so
-	 * that a loaded machine cannot make the drip end first. */
+	/* Never complete (no CRLF): 4.3 s of drip, over ten times the
+	 * deadline, so that a loaded machine cannot make the drip end first. */
 	const char *drip = "PROXY TCP4 203.0.113.7 198.51.100.1 5555 80",
 	    *p = drip;
 	int fd, one = 1;
