@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/socket.h>
 
 /* An address without a port, in network byte order. */
@@ -70,5 +71,33 @@ uint64_t cidr_size(const struct cidr *c);
 /* The i-th address of c, counted from its first, i taken modulo
  * cidr_size(c). */
 void	cidr_nth(const struct cidr *c, uint64_t i, struct cidr_ip *ip);
+
+/* A client, as it is counted and limited: an IPv4 address, or the /64
+ * of an IPv6 one (the least a site is given).  The family, then 4 or 8
+ * address bytes, the rest zero. */
+#define CIDR_CLIENT_KEY	9
+
+static inline void
+cidr_client_key(const struct cidr_ip *ip, uint8_t key[CIDR_CLIENT_KEY])
+{
+	memset(key, 0, CIDR_CLIENT_KEY);
+	key[0] = ip->v6;
+	memcpy(key + 1, ip->b, ip->v6 ? 8 : 4);
+}
+
+/* key's hash (FNV-1a) from seed: a seed an attacker cannot know keeps
+ * him from filling one chain.  Inline: a rate limit hashes every
+ * datagram. */
+static inline uint64_t
+cidr_client_hash(const uint8_t key[CIDR_CLIENT_KEY], uint64_t seed)
+{
+	uint64_t h = seed;
+
+	for (int i = 0; i < CIDR_CLIENT_KEY; i++) {
+		h ^= key[i];
+		h *= UINT64_C(0x100000001b3);
+	}
+	return h ^ h >> 29;
+}
 
 #endif

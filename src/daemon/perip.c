@@ -12,7 +12,7 @@
 
 #include "perip.h"
 
-#define PERIP_KEY	9		/* family, then 4 or 8 address bytes */
+#define PERIP_KEY	CIDR_CLIENT_KEY
 #define PERIP_BUCKETS0	1024		/* grows as addresses come */
 
 struct perip_slot {
@@ -30,26 +30,10 @@ struct perip {
 	_Atomic int		 limit;
 };
 
-/* IPv4: the address; IPv6: its /64, the least a site is given. */
-static void
-perip_key(const struct cidr_ip *ip, uint8_t key[PERIP_KEY])
-{
-	memset(key, 0, PERIP_KEY);
-	key[0] = ip->v6;
-	memcpy(key + 1, ip->b, ip->v6 ? 8 : 4);
-}
-
 static size_t
 perip_hash(const struct perip *p, const uint8_t key[PERIP_KEY])
 {
-	uint64_t h = p->seed;
-
-	for (int i = 0; i < PERIP_KEY; i++) {
-		h ^= key[i];
-		h *= UINT64_C(0x100000001b3);
-	}
-	h ^= h >> 29;
-	return (size_t)(h & (p->nbuckets - 1));
+	return (size_t)(cidr_client_hash(key, p->seed) & (p->nbuckets - 1));
 }
 
 struct perip *
@@ -150,7 +134,7 @@ perip_take(struct perip *p, const struct cidr_ip *ip, struct perip_slot **slot)
 	*slot = NULL;
 	if (limit == 0)
 		return PERIP_OK;
-	perip_key(ip, key);
+	cidr_client_key(ip, key);
 	pthread_mutex_lock(&p->mu);
 	if ((s = perip_find(p, key, &pp)) == NULL) {
 		if ((s = calloc(1, sizeof(*s))) == NULL) {
@@ -196,7 +180,7 @@ perip_count(struct perip *p, const struct cidr_ip *ip)
 	struct perip_slot *s, **pp;
 	int n;
 
-	perip_key(ip, key);
+	cidr_client_key(ip, key);
 	pthread_mutex_lock(&p->mu);
 	s = perip_find(p, key, &pp);
 	n = s != NULL ? s->n : 0;

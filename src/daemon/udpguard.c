@@ -19,7 +19,7 @@
 
 struct udpguard_rate {
 	uint8_t		used;
-	uint8_t		key[9];		/* as perip.c: IPv4, or IPv6 /64 */
+	uint8_t		key[CIDR_CLIENT_KEY];
 	double		tokens;
 	uint64_t	seen_ns;	/* last datagram; oldest is evicted */
 };
@@ -194,16 +194,12 @@ static struct udpguard_rate *
 udpguard_bucket(struct udpguard_rates *r, const struct cidr_ip *ip,
     uint64_t now, int *fresh)
 {
-	uint8_t key[9] = { ip->v6 };
-	uint64_t h = r->seed;
+	uint8_t key[CIDR_CLIENT_KEY];
+	uint64_t h;
 	struct udpguard_rate *victim = NULL;
 
-	memcpy(key + 1, ip->b, ip->v6 ? 8 : 4);
-	for (int i = 0; i < 9; i++) {
-		h ^= key[i];
-		h *= UINT64_C(0x100000001b3);
-	}
-	h ^= h >> 31;
+	cidr_client_key(ip, key);
+	h = cidr_client_hash(key, r->seed);
 	for (int k = 0; k < RATE_PROBE; k++) {
 		struct udpguard_rate *e = &r->table[(h + (uint64_t)k) &
 		    (RATE_SLOTS - 1)];
