@@ -585,13 +585,12 @@ worker_free(struct worker *w)
 		pthread_join(w->thread, NULL);
 	if (w->base != NULL)
 		worker_close_all(w);
-	/* Alone now: what the thread never took, then every UDP socket. */
-	if (w->base != NULL)
-		worker_udp_apply(w, w->udp_ops, w->nudp_ops);
-	else
-		for (size_t i = 0; i < w->nudp_ops; i++)
-			if (w->udp_ops[i].add)
-				close(w->udp_ops[i].fd);
+	/* Alone now: a socket the thread never took is closed, not set up
+	 * to be taken down; one it was to stop serving goes with the
+	 * rest of w->udp below. */
+	for (size_t i = 0; i < w->nudp_ops; i++)
+		if (w->udp_ops[i].add)
+			close(w->udp_ops[i].fd);
 	free(w->udp_ops);
 	while (w->nudp > 0)
 		worker_udp_remove(w, w->udp[w->nudp - 1].fd);
