@@ -47,7 +47,7 @@ proxy_bad(char *err, size_t errlen, const char *fmt, ...)
 /* v1 IPv4: exactly four decimal numbers 0..255, one dot between, no
  * leading zero (it could be read as octal). */
 static int
-v1_ipv4(const char *s, struct in_addr *out)
+proxy_v1_ipv4(const char *s, struct in_addr *out)
 {
 	unsigned char b[4];
 
@@ -74,7 +74,7 @@ v1_ipv4(const char *s, struct in_addr *out)
 
 /* v1 port: 0..65535, decimal, no leading zero. */
 static int
-v1_port(const char *s, uint16_t *port)
+proxy_v1_port(const char *s, uint16_t *port)
 {
 	unsigned v = 0;
 	size_t n = strlen(s);
@@ -94,7 +94,7 @@ v1_port(const char *s, uint16_t *port)
 
 /* One v1 address of family fam (AF_INET or AF_INET6) and its port. */
 static int
-v1_sockaddr(int fam, const char *ip, const char *port,
+proxy_v1_sockaddr(int fam, const char *ip, const char *port,
     struct sockaddr_storage *ss, socklen_t *len)
 {
 	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
@@ -102,13 +102,13 @@ v1_sockaddr(int fam, const char *ip, const char *port,
 	uint16_t p;
 
 	memset(ss, 0, sizeof(*ss));
-	if (v1_port(port, &p) != 0)
+	if (proxy_v1_port(port, &p) != 0)
 		return -1;
 	if (fam == AF_INET) {
 		sin->sin_family = AF_INET;
 		sin->sin_port = p;
 		*len = sizeof(*sin);
-		return v1_ipv4(ip, &sin->sin_addr);
+		return proxy_v1_ipv4(ip, &sin->sin_addr);
 	}
 	sin6->sin6_family = AF_INET6;
 	sin6->sin6_port = p;
@@ -121,7 +121,7 @@ v1_sockaddr(int fam, const char *ip, const char *port,
 /* The line between "PROXY " and CRLF: "TCP4 SRC DST SPORT DPORT",
  * "TCP6 ..." or "UNKNOWN" with anything after it. */
 static enum proxy_status
-v1_line(const char *line, size_t len, struct proxy_hdr *h, char *err,
+proxy_v1_line(const char *line, size_t len, struct proxy_hdr *h, char *err,
     size_t errlen)
 {
 	char text[PROXY_V1_MAX + 1], *f[6];
@@ -153,8 +153,8 @@ v1_line(const char *line, size_t len, struct proxy_hdr *h, char *err,
 	if (nf != 5)
 		return proxy_bad(err, errlen, "v1: expected '%s SRC DST SPORT "
 		    "DPORT' with single spaces", f[0]);
-	if (v1_sockaddr(fam, f[1], f[3], &h->src, &h->srclen) != 0 ||
-	    v1_sockaddr(fam, f[2], f[4], &h->dst, &h->dstlen) != 0)
+	if (proxy_v1_sockaddr(fam, f[1], f[3], &h->src, &h->srclen) != 0 ||
+	    proxy_v1_sockaddr(fam, f[2], f[4], &h->dst, &h->dstlen) != 0)
 		return proxy_bad(err, errlen, "v1: invalid %s address or port "
 		    "in '%s %s %s %s'", f[0], f[1], f[2], f[3], f[4]);
 	return PROXY_DONE;
@@ -185,7 +185,7 @@ proxy_v1(const unsigned char *p, size_t len, struct proxy_hdr *h, size_t *n,
 				return proxy_bad(err, errlen, "v1: a CR not "
 				    "followed by LF");
 			*n = i + 2;
-			return v1_line((const char *)p + 6, i - 6, h, err,
+			return proxy_v1_line((const char *)p + 6, i - 6, h, err,
 			    errlen);
 		}
 		if (c == '\n')
@@ -203,7 +203,7 @@ proxy_v1(const unsigned char *p, size_t len, struct proxy_hdr *h, size_t *n,
 
 /* Skip the TLVs in p[0..len): each must fit whole. */
 static int
-v2_tlvs(const unsigned char *p, size_t len)
+proxy_v2_tlvs(const unsigned char *p, size_t len)
 {
 	while (len > 0) {
 		size_t vlen;
@@ -221,7 +221,7 @@ v2_tlvs(const unsigned char *p, size_t len)
 
 /* The address block of a PROXY command, a[0..alen), of family fam. */
 static enum proxy_status
-v2_addrs(unsigned fam, const unsigned char *a, size_t alen,
+proxy_v2_addrs(unsigned fam, const unsigned char *a, size_t alen,
     struct proxy_hdr *h, char *err, size_t errlen)
 {
 	static const size_t need[] = { 0, 12, 36, 2 * V2_UNIX_PATH };
@@ -266,7 +266,7 @@ v2_addrs(unsigned fam, const unsigned char *a, size_t alen,
 		h->dstlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
 		    dl);
 	}
-	if (v2_tlvs(a + need[fam], alen - need[fam]) != 0)
+	if (proxy_v2_tlvs(a + need[fam], alen - need[fam]) != 0)
 		return proxy_bad(err, errlen, "v2: a TLV runs past the end of "
 		    "the header");
 	return PROXY_DONE;
@@ -318,8 +318,8 @@ proxy_v2(const unsigned char *p, size_t len, struct proxy_hdr *h, size_t *n,
 		h->local = 1;
 		return PROXY_DONE;
 	}
-	return v2_addrs(fam, p + PROXY_V2_FIXED, total - PROXY_V2_FIXED, h, err,
-	    errlen);
+	return proxy_v2_addrs(fam, p + PROXY_V2_FIXED, total - PROXY_V2_FIXED,
+	    h, err, errlen);
 }
 
 enum proxy_status
