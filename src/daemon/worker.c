@@ -155,6 +155,15 @@ worker_common_timeout(struct worker *w, timeout_us t, const struct timeval **out
 	    0 : -1;
 }
 
+/* The guard takes the rate, and the access lists as w->acl holds them. */
+static void
+worker_retune_guard(struct worker *w, int rate)
+{
+	if (udpguard_retune(w->guard, rate) != 0)
+		log_warn("worker %d: out of memory for the udp_rate_per_ip "
+		    "table: datagrams are not rate-limited", w->id);
+}
+
 /*
  * Take new settings, in the worker's own thread.  A connection takes the
  * new timeouts from its next re-arm; the scratch buffer is only used
@@ -179,10 +188,7 @@ worker_apply(struct worker *w, const struct worker_tunables *t)
 	w->env.max_pending = t->max_pending;
 	w->shutdown_timeout = t->shutdown_timeout;
 	w->acl = t->acl;
-	if (udpguard_retune(w->guard, t->udp_rate_per_ip) != 0) {
-		log_warn("worker %d: out of memory for the udp_rate_per_ip "
-		    "table: datagrams are not rate-limited", w->id);
-	}
+	worker_retune_guard(w, t->udp_rate_per_ip);
 	if (worker_common_timeout(w, t->idle_timeout, &idle) == 0 &&
 	    worker_common_timeout(w, t->write_timeout, &write) == 0 &&
 	    worker_common_timeout(w, t->proxy_timeout, &proxy) == 0) {
@@ -356,9 +362,7 @@ worker_new(int id, const struct settings *cfg, struct event_base *base,
 	w->acl = cfg->acl;
 	if ((w->guard = udpguard_new(&w->acl, rates)) == NULL)
 		goto fail;
-	if (udpguard_retune(w->guard, cfg->udp_rate_per_ip) != 0)
-		log_warn("worker %d: out of memory for the udp_rate_per_ip "
-		    "table: datagrams are not rate-limited", id);
+	worker_retune_guard(w, cfg->udp_rate_per_ip);
 	w->env.admit.acl = &w->acl;
 	w->env.admit.proxy_from = NULL;	/* senders are checked at accept */
 	w->env.admit.perip = perip;
