@@ -285,7 +285,7 @@ conn_promote(struct conn *c)
  * No memory to queue a reply: c is closed.  Out of memory this happens
  * to one client after another, so a run of failures is logged once: the
  * first here, the rest counted until a connection is set up again (its
- * line in conn_new says how many).
+ * line in conn_open says how many).
  */
 static void
 conn_queue_failed(struct conn *c, size_t n)
@@ -665,16 +665,16 @@ conn_new(struct conn_env *env, evutil_socket_t fd)
 }
 
 /*
- * Graceful shutdown of one connection (-1: it is gone).  Every connection gets the same
- * grace, also one that has sent nothing yet: its first bytes may still be
- * on their way (a client's connect returns before its send), and a client
- * mid-upload can leave nothing unread for a moment while its next segment
- * waits for our window update.  It keeps being answered; once it has sent
- * nothing for drain_quiet and every reply is out, conn_quiet() starts the
- * lingering close; a half-close ends the drain sooner, and the worker's
- * shutdown_timeout bounds it all.  Closing with unread input would make
- * the kernel send a reset, and a reset can destroy replies still unread
- * in the client's receive buffer.
+ * Graceful shutdown of one connection (-1: it is gone).  Every
+ * connection gets the same grace, also one that has sent nothing yet: its
+ * first bytes may still be on their way (a client's connect returns
+ * before its send), and a client mid-upload can leave nothing unread for
+ * a moment while its next segment waits for our window update.  It keeps
+ * being answered; once it has sent nothing for drain_quiet and every
+ * reply is out, conn_quiet() starts the lingering close; a half-close
+ * ends the drain sooner, and the worker's shutdown_timeout bounds it all.
+ * Closing with unread input would make the kernel send a reset, and a
+ * reset can destroy replies still unread in the client's receive buffer.
  */
 static int
 conn_shutdown(struct conn *c)
