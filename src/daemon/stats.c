@@ -21,8 +21,10 @@ const char *const stats_lag_le[STATS_LAG_BUCKETS] = {
 void
 stats_init(struct stats *s)
 {
-	for (int i = 0; i < ST__COUNT; i++)
+	for (int i = 0; i < ST__COUNT; i++) {
 		atomic_init(&s->v[i], 0);
+		atomic_init(&s->shared[i], 0);
+	}
 	for (int i = 0; i < STATS_PAUSE__COUNT; i++) {
 		atomic_init(&s->paused[i].seq, 0);
 		atomic_init(&s->paused[i].since, 0);
@@ -128,7 +130,9 @@ stats_snapshot(struct stats_snap *out, struct stats *const *each, int n)
 	memset(out, 0, sizeof(*out));
 	for (int k = 0; k < n; k++) {
 		for (int i = 0; i < ST__COUNT; i++)
-			out->v[i] += stats_get(each[k], (enum stat_id)i);
+			out->v[i] += stats_get(each[k], (enum stat_id)i) +
+			    atomic_load_explicit(&each[k]->shared[i],
+			    memory_order_relaxed);
 		for (int i = 0; i < STATS_PAUSE__COUNT; i++) {
 			int running;
 

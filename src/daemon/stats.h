@@ -71,10 +71,13 @@ struct stats_clock {
 };
 
 /* One writer per block (its worker thread); any thread may read.  Aligned
- * to a cache line so that workers never share one. */
+ * to a cache line so that workers never share one.  The worker's UDP
+ * readers, each a thread of its own, count in shared (a line of its own:
+ * the loop's counters stay in its core's cache); a read sums both. */
 struct stats {
 	_Alignas(64) _Atomic uint64_t v[ST__COUNT];
 	struct stats_clock	paused[STATS_PAUSE__COUNT];
+	_Alignas(64) _Atomic uint64_t shared[ST__COUNT];
 };
 
 /* What a reader works with: plain numbers, summed over the blocks it
@@ -94,6 +97,14 @@ stats_add(struct stats *s, enum stat_id id, uint64_t n)
 	atomic_store_explicit(&s->v[id], old + n, memory_order_relaxed);
 }
 
+/* For the threads that share a block: a locked add. */
+static inline void
+stats_add_shared(struct stats *s, enum stat_id id, uint64_t n)
+{
+	atomic_fetch_add_explicit(&s->shared[id], n, memory_order_relaxed);
+}
+
+/* The owner's count of id (what stats_add added). */
 static inline uint64_t
 stats_get(const struct stats *s, enum stat_id id)
 {
