@@ -5,6 +5,7 @@ source, waiting on the counters of the stats line, and a process's UDP
 sockets and event loops as /proc shows them."""
 import ipaddress
 import os
+import platform
 import re
 import socket
 import struct
@@ -141,3 +142,25 @@ def epoll_watches(pid):
         loops.append({int(t) for t in re.findall(r"^tfd:\s*(\d+)", info,
                                                  re.M)})
     return loops
+
+
+# recvmmsg's number, as /proc/PID/task/TID/syscall shows it.
+RECVMMSG = {"x86_64": 299, "aarch64": 243, "i686": 337, "armv7l": 365}.get(
+    platform.machine())
+
+
+def udp_readers(pid):
+    """For each descriptor of process pid that a thread of it waits on in
+    recvmmsg() now, the set of those threads' ids."""
+    readers = {}
+    task = "/proc/%d/task" % pid
+    for tid in os.listdir(task):
+        try:
+            with open("%s/%s/syscall" % (task, tid)) as f:
+                call = f.read().split()
+        except OSError:
+            continue  # a thread gone meanwhile
+        if len(call) > 1 and call[0] == str(RECVMMSG):
+            readers.setdefault(int(call[1], 16), set()).add(int(tid))
+    return readers
+

@@ -1,8 +1,9 @@
 /* worker.c: one event loop, the connections it owns and the UDP sockets
- * it reads.  Accepted descriptors, UDP sockets to serve or to close, and
- * new settings arrive through a small locked queue and an eventfd; after
- * that no other thread touches the worker's loop or its bufferevents
- * (libevent 2.1 crashes and deadlocks on cross-thread bufferevent use). */
+ * it serves (each read by a thread of its own: dgram.c).  Accepted
+ * descriptors, UDP sockets to serve or to close, and new settings arrive
+ * through a small locked queue and an eventfd; after that no other thread
+ * touches the worker's loop or its bufferevents (libevent 2.1 crashes and
+ * deadlocks on cross-thread bufferevent use). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -43,7 +44,8 @@ struct worker {
 	struct stats		 stats;
 	timeout_us		 shutdown_timeout;
 	struct acl		 acl;		/* env.admit reads it */
-	struct udpguard		*guard;		/* for this loop's datagrams */
+	struct udpguard_rates	*rates;		/* every UDP reader's */
+	struct dgram_rules	 rules;		/* what they check, as taken */
 	struct worker_udp	*udp;		/* UDP sockets served here */
 	int			 nudp;
 
@@ -155,13 +157,21 @@ worker_common_timeout(struct worker *w, timeout_us t, const struct timeval **out
 	    0 : -1;
 }
 
-/* The guard takes the rate, and the access lists as w->acl holds them. */
+/* Our own UDP addresses, as the readers are to take them. */
 static void
-worker_retune_guard(struct worker *w, int rate)
+worker_take_self(struct worker *w, const struct addr *self, int n)
 {
-	if (udpguard_retune(w->guard, rate) != 0)
-		log_warn("worker %d: out of memory for the udp_rate_per_ip "
-		    "table: datagrams are not rate-limited", w->id);
+	memcpy(w->rules.self, self, (size_t)n * sizeof(*self));
+	w->rules.nself = n;
+}
+
+/* Every UDP reader of this loop takes the rules as w->rules holds them. */
+static void
+worker_hand_rules(struct worker *w)
+{
+	for (int i = 0; i < w->nudp; i++)
+		if (w->udp[i].dg != NULL)
+			dgram_set_rules(w->udp[i].dg, &w->rules);
 }
 
 /*
@@ -188,7 +198,9 @@ worker_apply(struct worker *w, const struct worker_tunables *t)
 	w->env.max_pending = t->max_pending;
 	w->shutdown_timeout = t->shutdown_timeout;
 	w->acl = t->acl;
-	worker_retune_guard(w, t->udp_rate_per_ip);
+	w->rules.acl = t->acl;
+	w->rules.rate = t->udp_rate_per_ip;
+	worker_hand_rules(w);
 	if (worker_common_timeout(w, t->idle_timeout, &idle) == 0 &&
 	    worker_common_timeout(w, t->write_timeout, &write) == 0 &&
 	    worker_common_timeout(w, t->proxy_timeout, &proxy) == 0) {
@@ -242,10 +254,10 @@ worker_udp_add(struct worker *w, evutil_socket_t fd)
 	w->udp = u;
 	u = &w->udp[w->nudp++];
 	u->fd = fd;
-	u->dg = dgram_new(w->base, fd, &w->stats, w->guard);
+	u->dg = dgram_new(fd, &w->stats, w->rates, &w->rules);
 	if (u->dg == NULL)
-		log_error("worker %d: out of memory: a udp socket is not served",
-		    w->id);
+		log_error("worker %d: a udp socket is not served (out of "
+		    "memory or threads)", w->id);
 }
 
 /* In w's thread (or once it is over): stop serving fd and close it. */
@@ -305,11 +317,13 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 	self = w->self_requested;
 	w->self_requested = 0;
 	if (self)
-		udpguard_set_self(w->guard, w->self, w->nself);
+		worker_take_self(w, w->self, w->nself);
 	pthread_mutex_unlock(&w->mu);
 
 	if (retune)
-		worker_apply(w, t);
+		worker_apply(w, t);	/* hands the rules on too */
+	else if (self)
+		worker_hand_rules(w);
 	worker_udp_apply(w, ops, nops);
 	free(ops);
 
@@ -360,9 +374,9 @@ worker_new(int id, const struct settings *cfg, struct event_base *base,
 	w->env.closed = conn_gone;
 	w->env.arg = w;
 	w->acl = cfg->acl;
-	if ((w->guard = udpguard_new(&w->acl, rates)) == NULL)
-		goto fail;
-	worker_retune_guard(w, cfg->udp_rate_per_ip);
+	w->rates = rates;
+	w->rules.acl = cfg->acl;
+	w->rules.rate = cfg->udp_rate_per_ip;
 	w->env.admit.acl = &w->acl;
 	w->env.admit.proxy_from = NULL;	/* senders are checked at accept */
 	w->env.admit.perip = perip;
@@ -556,7 +570,8 @@ worker_set_udp_self(struct worker *w, const struct addr *self, int n)
 	if (n > UDPGUARD_SELF_MAX)
 		n = UDPGUARD_SELF_MAX;
 	if (!worker_is_apart(w)) {
-		udpguard_set_self(w->guard, self, n);
+		worker_take_self(w, self, n);
+		worker_hand_rules(w);
 		return;
 	}
 	pthread_mutex_lock(&w->mu);
@@ -599,7 +614,6 @@ worker_free(struct worker *w)
 	while (w->nudp > 0)
 		worker_udp_remove(w, w->udp[w->nudp - 1].fd);
 	free(w->udp);
-	udpguard_free(w->guard);
 	for (size_t i = 0; i < w->qlen; i++) {
 		evutil_closesocket(w->queue[i].fd);
 		perip_give(w->env.admit.perip, w->queue[i].slot);
