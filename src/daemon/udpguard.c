@@ -1,8 +1,8 @@
 /* udpguard.c: echo loops, access lists and a per-source rate, checked for
- * every datagram on the loop that read it.  With no access list and no
+ * every datagram by the reader thread that read it.  With no access list and no
  * rate, a datagram costs a compare of its port and one per UDP listener
  * (inline, in udpguard.h); the rest is here.  Only the rate's buckets are
- * shared between loops, under their lock. */
+ * shared between readers, under their lock. */
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -230,7 +230,7 @@ udpguard_over_rate(struct udpguard *g, const struct cidr_ip *ip)
 	int fresh, over = 0;
 
 	pthread_mutex_lock(&r->mu);
-	/* Read under the lock: another loop's datagram cannot have been
+	/* Read under the lock: another reader's datagram cannot have been
 	 * seen later than this one. */
 	now = udpguard_now_ns();
 	e = udpguard_bucket(r, ip, now, &fresh);

@@ -48,10 +48,10 @@ struct udpguard {
 };
 
 /*
- * Each loop that serves UDP has a guard of its own, used on that loop's
- * thread only; the per-source buckets are one table all of them share
- * (under a lock, taken only when a rate is set), so that a source's
- * budget is the same whichever loop its datagrams reach.
+ * Each UDP reader thread has a guard of its own, used on that thread
+ * only; the per-source buckets are one table all of them share (under a
+ * lock, taken only when a rate is set), so that a source's budget is the
+ * same whichever socket its datagrams reach.
  */
 struct udpguard_rates *udpguard_rates_new(void);
 void	udpguard_rates_free(struct udpguard_rates *r);

@@ -1,5 +1,6 @@
-/* worker.h: an event loop that owns connections and reads UDP sockets,
- * on its own thread or on the main thread's loop. */
+/* worker.h: an event loop that owns connections and UDP sockets (each
+ * read by a thread of its own), on its own thread or on the main
+ * thread's loop. */
 #ifndef WORKER_H
 #define WORKER_H
 
@@ -47,14 +48,15 @@ int	worker_start(struct worker *w);
  * there). */
 void	worker_give(struct worker *w, const struct worker_conn *wc);
 
-/* From the main thread: serve the bound UDP socket fd on w's loop (fd is
- * w's from then on), or stop serving it and close it.  Both happen in
+/* From the main thread: serve the bound UDP socket fd, with a reader
+ * thread that counts in w's counters (fd is w's from then on), or stop
+ * serving it and close it.  Both happen in
  * w's thread, soon after, once it runs; before that, at once. */
 void	worker_add_udp(struct worker *w, evutil_socket_t fd);
 void	worker_remove_udp(struct worker *w, evutil_socket_t fd);
 
-/* From the main thread: every UDP listening address, so that w's guard
- * drops datagrams that come from us. */
+/* From the main thread: every UDP listening address, so that w's UDP
+ * readers drop datagrams that come from us. */
 void	worker_set_udp_self(struct worker *w, const struct addr *self, int n);
 
 /* From any thread: wake w's loop (its hooks' woken runs on worker 0). */
