@@ -12,9 +12,9 @@
 #include "addr.h"
 #include "cidr.h"
 #include "dgram.h"
-#include "sock.h"
 #include "stats.h"
 #include "check_main.h"
+#include "check_udp.h"
 
 static struct udpguard_rates *rates;
 static struct stats stats;
@@ -33,20 +33,6 @@ static void
 teardown(void)
 {
 	udpguard_rates_free(rates);
-}
-
-/* A UDP socket on 127.0.0.1, port picked by the kernel. */
-static int
-udp_bound(struct addr *bound)
-{
-	struct addr a;
-	char err[256];
-	int fd;
-
-	ck_assert_int_eq(addr_parse("udp:127.0.0.1:0", &a, err, sizeof(err)), 0);
-	fd = sock_listen(&a, 0, NULL, bound, NULL, err, sizeof(err));
-	ck_assert_msg(fd >= 0, "%s", err);
-	return fd;
 }
 
 static int
@@ -93,7 +79,7 @@ counted(enum stat_id id, uint64_t want)
 START_TEST(test_answers_and_counts)
 {
 	struct addr bound;
-	int fd = udp_bound(&bound), c;
+	int fd = check_udp_bound(&bound), c;
 	struct dgram *d = dgram_new(fd, &stats, rates, &open_rules);
 
 	ck_assert_ptr_nonnull(d);
@@ -118,7 +104,7 @@ START_TEST(test_rules_taken_before_the_next_batch)
 	struct dgram_rules deny = open_rules;
 	struct addr bound;
 	char err[128], buf[16];
-	int fd = udp_bound(&bound), c;
+	int fd = check_udp_bound(&bound), c;
 	struct dgram *d = dgram_new(fd, &stats, rates, &open_rules);
 
 	ck_assert_ptr_nonnull(d);
@@ -148,7 +134,7 @@ START_TEST(test_stops_at_once)
 {
 	for (int i = 0; i < 200; i++) {
 		struct addr bound;
-		int fd = udp_bound(&bound);
+		int fd = check_udp_bound(&bound);
 		struct dgram *d = dgram_new(fd, &stats, rates, &open_rules);
 
 		ck_assert_ptr_nonnull(d);

@@ -14,9 +14,9 @@
 #include <event2/event.h>
 
 #include "settings.h"
-#include "sock.h"
 #include "worker.h"
 #include "check_main.h"
+#include "check_udp.h"
 
 /* libevent keeps at most this many common timeouts per base. */
 #define LIBEVENT_MAX_COMMON_TIMEOUTS	256
@@ -73,20 +73,6 @@ running_worker(struct settings *cfg)
 	return w;
 }
 
-/* A UDP socket on 127.0.0.1, port picked by the kernel. */
-static int
-udp_bound(struct addr *bound)
-{
-	struct addr a;
-	char err[256];
-	int fd;
-
-	ck_assert_int_eq(addr_parse("udp:127.0.0.1:0", &a, err, sizeof(err)), 0);
-	fd = sock_listen(&a, 0, NULL, bound, NULL, err, sizeof(err));
-	ck_assert_msg(fd >= 0, "%s", err);
-	return fd;
-}
-
 /* What the server at bound answers to "abc", within 10 s. */
 static void
 expect_answer(const struct addr *bound)
@@ -125,7 +111,7 @@ START_TEST(test_udp_served_and_closed_by_the_worker)
 	struct settings cfg;
 	struct worker *w = running_worker(&cfg);
 	struct addr bound;
-	int fd = udp_bound(&bound);
+	int fd = check_udp_bound(&bound);
 
 	worker_add_udp(w, fd);
 	expect_answer(&bound);
@@ -144,7 +130,7 @@ START_TEST(test_udp_closed_with_a_finished_worker)
 	struct settings cfg;
 	struct worker *w = running_worker(&cfg);
 	struct addr b1, b2;
-	int fd1 = udp_bound(&b1), fd2 = udp_bound(&b2);
+	int fd1 = check_udp_bound(&b1), fd2 = check_udp_bound(&b2);
 	double end = now_s() + 10;
 
 	worker_add_udp(w, fd1);
