@@ -9,6 +9,7 @@ start leaves the old one serving."""
 import json
 import os
 import random
+import re
 import signal
 import socket
 import struct
@@ -21,8 +22,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from itlib import (Daemon, SLOW, UPCASE, bupper, connect, expect,  # noqa: E402
                    kill_leftover, pid_alive, recv_exactly, run_tests, stop_gone,
-                   wait_gone, wait_stats)
-from edgelib import udp_sockets  # noqa: E402
+                   wait_gone, wait_stats, wait_until)
+from edgelib import udp_readers, udp_sockets  # noqa: E402
 
 
 def read_pid(path):
@@ -194,6 +195,55 @@ def test_failed_restart_leaves_the_files():
         taken.close()
         for f in os.listdir(d):
             os.unlink(os.path.join(d, f))
+        os.rmdir(d)
+
+
+def test_failed_restart_leaves_udp_blocking():
+    """A successor that fails to start shared the UDP sockets for a
+    while: O_NONBLOCK is the shared file's, and it must leave it alone, so
+    that the old process's readers still wait in recvmmsg() (not in a poll
+    or a retry) and answer."""
+    d = tempfile.mkdtemp(prefix="it_restart.")
+    conf = os.path.join(d, "u.conf")
+    with open(conf, "w") as f:
+        f.write("threads = 2\nlisten = udp:127.0.0.1:0\n")
+    taken = socket.socket()
+    try:
+        with Daemon("-c", conf, listen=(), expect_listeners=1) as old:
+            old.wait_log(r" notice ready: ")
+            host, port = old.addr[len("udp:"):].rsplit(":", 1)
+            port = int(port)
+            taken.bind(("127.0.0.1", 0))
+            taken.listen(1)
+            # The port it cannot bind comes first: it fails before it
+            # serves (and so sets up) the UDP sockets.
+            with open(conf, "w") as f:
+                f.write("threads = 2\nlisten = 127.0.0.1:%d\n"
+                        "listen = udp:127.0.0.1:%d\n" %
+                        (taken.getsockname()[1], port))
+            old.signal(signal.SIGUSR2)
+            old.wait_log(r" warn restart failed: pid \d+ exited with status 1 "
+                         r"before serving; still serving$")
+            held = udp_sockets(old.proc.pid, port)
+            expect(len(held) == 2, "a socket per thread", 2, held)
+            for fd in held:
+                with open("/proc/%d/fdinfo/%d" % (old.proc.pid, fd)) as f:
+                    flags = int(re.search(r"^flags:\s*([0-7]+)", f.read(),
+                                          re.M).group(1), 8)
+                expect(not flags & os.O_NONBLOCK, "the socket still blocks",
+                       "no O_NONBLOCK", oct(flags))
+            wait_until(lambda: udp_readers(old.proc.pid),
+                       lambda r: all(fd in r for fd in held),
+                       "every reader back in recvmmsg()")
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.settimeout(10 * SLOW)
+            s.sendto(b"still", (host, port))
+            expect(s.recvfrom(100)[0] == b"STILL", "the old one serves on")
+            s.close()
+            old.stop()
+    finally:
+        taken.close()
+        os.unlink(conf)
         os.rmdir(d)
 
 
@@ -414,6 +464,7 @@ if __name__ == "__main__":
         test_restart_refuses_nobody,
         test_failed_restart_keeps_serving,
         test_failed_restart_leaves_the_files,
+        test_failed_restart_leaves_udp_blocking,
         test_restart_port_zero_entry_leaves_a_named_port,
         test_restart_hands_on_the_watchdog,
         test_restart_udp_to_more_threads,

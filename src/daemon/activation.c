@@ -64,8 +64,14 @@ activation_describe(int fd, struct inherited *in, char *err, size_t errlen)
 		    "unix stream or UDP socket", fd);
 		return -1;
 	}
+	/* O_NONBLOCK belongs to the socket's open file, which a restart
+	 * shares with the predecessor: a UDP socket's readers (dgram.c)
+	 * block in recvmmsg() there and here alike, and set it themselves;
+	 * setting it here would turn the predecessor's non-blocking while
+	 * it still serves (for good, if we then fail to start). */
 	flags = fcntl(fd, F_GETFL);
-	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0 ||
+	if (flags < 0 || (type == SOCK_STREAM &&
+	    fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) ||
 	    fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
 		snprintf(err, errlen, "inherited descriptor %d: %s", fd,
 		    strerror(errno));
