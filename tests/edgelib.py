@@ -3,6 +3,7 @@ headers built by hand (after haproxy.org's proxy-protocol.txt), clients
 bound to a chosen source address, raw IPv4/UDP datagrams with a forged
 source, waiting on the counters of the stats line, and a process's UDP
 sockets and event loops as /proc shows them."""
+import ctypes
 import ipaddress
 import os
 import platform
@@ -144,14 +145,19 @@ def epoll_watches(pid):
     return loops
 
 
-# recvmmsg's number, as /proc/PID/task/TID/syscall shows it.
-RECVMMSG = {"x86_64": 299, "aarch64": 243, "i686": 337, "armv7l": 365}.get(
-    platform.machine())
+# System call numbers, as /proc/PID/task/TID/syscall shows them (32-bit
+# glibc calls recvmmsg_time64 instead: not listed); poll() is ppoll on
+# aarch64.
+RECVMMSG = {"x86_64": 299, "aarch64": 243}.get(platform.machine())
+POLL = {"x86_64": 7, "aarch64": 73}.get(platform.machine())
+PIDFD_GETFD = 438  # the same on every architecture
 
 
 def udp_readers(pid):
     """For each descriptor of process pid that a thread of it waits on in
     recvmmsg() now, the set of those threads' ids."""
+    expect(RECVMMSG is not None, "recvmmsg's system call number known "
+           "on this machine", "x86_64 or aarch64", platform.machine())
     readers = {}
     task = "/proc/%d/task" % pid
     for tid in os.listdir(task):
@@ -163,4 +169,30 @@ def udp_readers(pid):
         if len(call) > 1 and call[0] == str(RECVMMSG):
             readers.setdefault(int(call[1], 16), set()).add(int(tid))
     return readers
+
+
+def thread_syscall(pid, tid):
+    """The system call thread tid of process pid is in now (its number),
+    or None if it runs or is gone."""
+    try:
+        with open("/proc/%d/task/%d/syscall" % (pid, tid)) as f:
+            call = f.read().split()
+    except OSError:
+        return None
+    return int(call[0]) if call and call[0].lstrip("-").isdigit() and \
+        int(call[0]) >= 0 else None
+
+
+def steal_fd(pid, fd):
+    """A descriptor of our own for process pid's fd (pidfd_getfd: the same
+    open file, its flags shared), or fail."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    try:
+        ours = libc.syscall(PIDFD_GETFD, pidfd, fd, 0)
+    finally:
+        os.close(pidfd)
+    expect(ours >= 0, "pidfd_getfd of descriptor %d" % fd, ">= 0",
+           os.strerror(ctypes.get_errno()))
+    return ours
 

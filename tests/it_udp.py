@@ -16,7 +16,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from itlib import (Daemon, SLOW, bupper, expect, run_tests,  # noqa: E402
                    wait_stats, wait_until)
-from edgelib import epoll_watches, udp_readers, udp_sockets  # noqa: E402
+from edgelib import (POLL, epoll_watches, steal_fd,  # noqa: E402
+                     thread_syscall, udp_readers, udp_sockets)
 
 
 def udp_addr(d):
@@ -184,10 +185,37 @@ def test_threads_share_the_senders():
         d.stop()
 
 
+def test_answers_on_when_the_socket_is_made_non_blocking():
+    # O_NONBLOCK belongs to the socket's open file: an older upcased that
+    # a restart passes the sockets to may set it.  The reader then waits
+    # in poll() rather than in recvmmsg() (not in a retry loop), and
+    # answers on.
+    with Daemon("--threads", "1", listen=("udp:127.0.0.1:0",)) as d:
+        (fd,) = expect_sockets_per_reader(d, 1)
+        (tid,) = udp_readers(d.proc.pid)[fd]
+        ours = steal_fd(d.proc.pid, fd)
+        try:
+            os.set_blocking(ours, False)
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.settimeout(10 * SLOW)
+            # The first is read by the recvmmsg() already waiting.
+            for i in range(100):
+                s.sendto(b"nb %03d" % i, udp_addr(d))
+                expect(s.recvfrom(100)[0] == b"NB %03d" % i, "answered",
+                       b"NB %03d" % i)
+            wait_until(lambda: thread_syscall(d.proc.pid, tid),
+                       lambda n: n == POLL, "the reader waiting in poll()")
+            s.close()
+        finally:
+            os.close(ours)
+        d.stop()
+
+
 if __name__ == "__main__":
     run_tests([
         test_one_thread_one_socket,
         test_threads_share_the_senders,
         test_burst_of_every_size,
         test_kernel_drops_are_counted,
+        test_answers_on_when_the_socket_is_made_non_blocking,
     ])

@@ -22,6 +22,7 @@
  * and queueing replies would grow without bound. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -247,6 +248,15 @@ dgram_reader(void *arg)
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			/* Non-blocking after all: an older upcased we
+			 * restarted into shares the socket and set it.  Wait
+			 * for a datagram (the wake signal cuts it short). */
+			struct pollfd p = { d->fd, POLLIN, 0 };
+
+			poll(&p, 1, -1);
+			continue;
+		}
 		/* Not ours to fix (a socket someone shut down, ENOMEM):
 		 * try again, but not in a spin. */
 		log_debug("udp recvmmsg: %s", n < 0 ? strerror(errno) :
@@ -274,8 +284,9 @@ dgram_install_wake(void)
 	dgram_wake_ok = sigaction(DGRAM_WAKE_SIG, &sa, NULL) == 0;
 }
 
-/* The reader, with every signal but the wake blocked: the main loop takes
- * the others. */
+/* The reader, with the signals the main loop takes blocked (every one
+ * but the wake and a fault's own, which the kernel would unblock anyway,
+ * without the sanitizers' handlers). */
 static int
 dgram_start(struct dgram *d)
 {
@@ -287,6 +298,11 @@ dgram_start(struct dgram *d)
 		return rc;
 	pthread_attr_setstacksize(&attr, DGRAM_STACK);
 	sigfillset(&all);
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGFPE);
+	sigdelset(&all, SIGILL);
+	sigdelset(&all, SIGTRAP);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	rc = pthread_create(&d->thread, &attr, dgram_reader, d);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -359,6 +375,24 @@ fail:
 	udpguard_free(d->guard);
 	free(d);
 	return NULL;
+}
+
+int
+dgram_abandon(evutil_socket_t fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int other;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0 ||
+	    (other = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	if (dup3(other, fd, O_CLOEXEC) < 0) {
+		close(other);
+		return -1;
+	}
+	close(other);
+	return 0;
 }
 
 void

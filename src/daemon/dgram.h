@@ -24,9 +24,18 @@ struct dgram_rules {
  * stats (with stats_add_shared: other readers may count there too) and
  * answering only what rules let through; rates: the per-source buckets
  * every reader shares.  The socket is closed by dgram_free.  NULL: out
- * of memory or threads (fd is then left as it was). */
+ * of memory or threads (fd stays open, its O_NONBLOCK as it was; see
+ * dgram_abandon). */
 struct dgram *dgram_new(evutil_socket_t fd, struct stats *stats,
 	    struct udpguard_rates *rates, const struct dgram_rules *rules);
+
+/* For a socket no reader serves (dgram_new failed): it must not stay in
+ * its SO_REUSEPORT group, where the kernel would go on giving it a share
+ * of the senders, never answered.  An unbound socket takes its place
+ * under the same descriptor (still the caller's, closed as before), and
+ * the group's other sockets get those senders.  Returns 0, or -1 (errno
+ * set). */
+int	dgram_abandon(evutil_socket_t fd);
 
 /* New rules, from any thread: the reader takes them before its next
  * batch. */

@@ -1,11 +1,12 @@
 /* listeners_udp.c: a UDP listener is a socket per worker, all bound to
  * its address with SO_REUSEPORT and each read by one reader thread of
  * that worker's (dgram.c): the kernel spreads the senders over them by
- * address and port, and no two threads ever read one socket.  Without the reuseport option the port is
- * still ours alone: a probe without SO_REUSEPORT binds it first (and
- * picks the port for :0) as anyone else would have to, and only then is
- * the group bound to it.  A successor gets every socket of the group, so
- * that nothing queued in one is lost, and serves them all. */
+ * address and port, and no two threads ever read one socket.  Without
+ * the reuseport option the port is still ours alone: a probe without
+ * SO_REUSEPORT binds it first (and picks the port for :0) as anyone
+ * else would have to, and only then is the group bound to it.  A
+ * successor gets every socket of the group, so that nothing queued in
+ * one is lost, and serves them all. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -256,8 +256,10 @@ worker_udp_add(struct worker *w, evutil_socket_t fd)
 	u->fd = fd;
 	u->dg = dgram_new(fd, &w->stats, w->rates, &w->rules);
 	if (u->dg == NULL)
-		log_error("worker %d: a udp socket is not served (out of "
-		    "memory or threads)", w->id);
+		log_error("worker %d: a socket of a udp listener is not served "
+		    "(out of memory or threads): %s", w->id, dgram_abandon(fd)
+		    == 0 ? "the port's other sockets, if any, take its senders" :
+		    "a share of the port's senders goes unanswered");
 }
 
 /* In w's thread (or once it is over): stop serving fd and close it. */
