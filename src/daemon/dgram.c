@@ -39,7 +39,7 @@
 #define DGRAM_MAX	65536	/* larger than any UDP payload (65507) */
 #define DGRAM_BATCH	16	/* datagrams per recvmmsg() */
 #define DGRAM_STACK	(256 * 1024)
-#define DGRAM_WAKE_SIG	(SIGRTMIN + 1)	/* not the first, which libraries take */
+#define DGRAM_WAKE_SIG	(SIGRTMIN + 1)	/* not the first: libraries take it */
 #define DGRAM_RETRY_MS	10	/* after an unexpected receive error */
 #define DGRAM_KICK_NS	2000000	/* between wake signals: 2 ms */
 
@@ -269,7 +269,7 @@ dgram_reader(void *arg)
 static void
 dgram_wake_handler(int sig)
 {
-	(void)sig;	/* only here to interrupt the reader's recvmmsg() */
+	(void)sig;	/* here to cut a reader's recvmmsg() or poll() short */
 }
 
 static void
