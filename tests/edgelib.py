@@ -1,8 +1,8 @@
 """edgelib: what the tests of upcased at the edge share -- PROXY protocol
 headers built by hand (after haproxy.org's proxy-protocol.txt), clients
 bound to a chosen source address, raw IPv4/UDP datagrams with a forged
-source, waiting on the counters of the stats line, and a process's UDP
-sockets and event loops as /proc shows them."""
+source, and a process's UDP sockets, event loops and threads' system
+calls as /proc shows them."""
 import ctypes
 import ipaddress
 import os
@@ -153,34 +153,31 @@ POLL = {"x86_64": 7, "aarch64": 73}.get(platform.machine())
 PIDFD_GETFD = 438  # the same on every architecture
 
 
+def thread_syscall(pid, tid):
+    """The system call thread tid of process pid waits in now, as
+    /proc shows it: (its number, [its arguments]), or None if the thread
+    runs or is gone."""
+    try:
+        with open("/proc/%d/task/%d/syscall" % (pid, tid)) as f:
+            call = f.read().split()
+    except OSError:
+        return None
+    if not call or not call[0].isdigit():  # "running", or -1: none
+        return None
+    return int(call[0]), call[1:]
+
+
 def udp_readers(pid):
     """For each descriptor of process pid that a thread of it waits on in
     recvmmsg() now, the set of those threads' ids."""
     expect(RECVMMSG is not None, "recvmmsg's system call number known "
            "on this machine", "x86_64 or aarch64", platform.machine())
     readers = {}
-    task = "/proc/%d/task" % pid
-    for tid in os.listdir(task):
-        try:
-            with open("%s/%s/syscall" % (task, tid)) as f:
-                call = f.read().split()
-        except OSError:
-            continue  # a thread gone meanwhile
-        if len(call) > 1 and call[0] == str(RECVMMSG):
-            readers.setdefault(int(call[1], 16), set()).add(int(tid))
+    for tid in map(int, os.listdir("/proc/%d/task" % pid)):
+        call = thread_syscall(pid, tid)
+        if call is not None and call[0] == RECVMMSG:
+            readers.setdefault(int(call[1][0], 16), set()).add(tid)
     return readers
-
-
-def thread_syscall(pid, tid):
-    """The system call thread tid of process pid is in now (its number),
-    or None if it runs or is gone."""
-    try:
-        with open("/proc/%d/task/%d/syscall" % (pid, tid)) as f:
-            call = f.read().split()
-    except OSError:
-        return None
-    return int(call[0]) if call and call[0].lstrip("-").isdigit() and \
-        int(call[0]) >= 0 else None
 
 
 def steal_fd(pid, fd):
@@ -195,4 +192,3 @@ def steal_fd(pid, fd):
     expect(ours >= 0, "pidfd_getfd of descriptor %d" % fd, ">= 0",
            os.strerror(ctypes.get_errno()))
     return ours
-

@@ -204,7 +204,8 @@ def test_answers_on_when_the_socket_is_made_non_blocking():
                 expect(s.recvfrom(100)[0] == b"NB %03d" % i, "answered",
                        b"NB %03d" % i)
             wait_until(lambda: thread_syscall(d.proc.pid, tid),
-                       lambda n: n == POLL, "the reader waiting in poll()")
+                       lambda call: call is not None and call[0] == POLL,
+                       "the reader waiting in poll()")
             s.close()
         finally:
             os.close(ours)

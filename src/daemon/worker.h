@@ -50,8 +50,8 @@ void	worker_give(struct worker *w, const struct worker_conn *wc);
 
 /* From the main thread: serve the bound UDP socket fd, with a reader
  * thread that counts in w's counters (fd is w's from then on), or stop
- * serving it and close it.  Both happen in
- * w's thread, soon after, once it runs; before that, at once. */
+ * serving it and close it.  Both happen in w's thread, soon after, once
+ * it runs; before that, at once. */
 void	worker_add_udp(struct worker *w, evutil_socket_t fd);
 void	worker_remove_udp(struct worker *w, evutil_socket_t fd);
 
