@@ -188,6 +188,9 @@ dgram_serve(struct dgram *d, int n)
 	uint64_t bytes = 0;
 	int nreply = 0;
 
+	/* Received first: a reader of the counters never sees a drop or a
+	 * reply before the datagram it was for. */
+	stats_add_shared(d->stats, ST_DGRAMS_IN, (uint64_t)n);
 	for (int i = 0; i < n; i++) {
 		struct msghdr *h = &d->msgs[i].msg_hdr;
 		size_t len = d->msgs[i].msg_len;
@@ -212,7 +215,6 @@ dgram_serve(struct dgram *d, int n)
 			d->msgs[nreply] = d->msgs[i];
 		nreply++;
 	}
-	stats_add_shared(d->stats, ST_DGRAMS_IN, (uint64_t)n);
 	stats_add_shared(d->stats, ST_BYTES_IN, bytes);
 	dgram_reply(d, nreply);
 	dgram_arm(d, n);
